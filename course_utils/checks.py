@@ -1,0 +1,153 @@
+"""Feedback for the exercises: run a learner's function against the package's tested one.
+
+    from course_utils.checks import check_nt_xent
+    check_nt_xent(my_nt_xent)
+
+prints one line per case (a shape, a value, an edge case, a bad input) saying what is
+right and, where something differs, what differs: a wrong shape, the largest value
+difference and where it is, an exception, or a bad input that was accepted.
+Each notebook's exercise checks are built with :func:`check_function`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass
+class Case:
+    """One input for a check. ``raises``: the exception type a bad input must raise."""
+    description: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    raises: type | None = None
+
+
+@dataclass
+class CheckReport:
+    name: str
+    results: list  # (description, passed, message)
+
+    @property
+    def passed(self) -> bool:
+        return all(ok for _, ok, _ in self.results)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        lines = [f"Checking {self.name}:"]
+        lines += [f"  {'ok  ' if ok else 'FAIL'} {desc}: {msg}" for desc, ok, msg in self.results]
+        n_ok = sum(ok for _, ok, _ in self.results)
+        verdict = "all correct, well done!" if self.passed else "look at the FAIL lines above"
+        lines.append(f"{n_ok}/{len(self.results)} cases pass: {verdict}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle):  # IPython shows the report, not the object
+        p.text(str(self))
+
+
+def compare(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4) -> str | None:
+    """None if ``got`` matches ``expected``, else a sentence saying what differs."""
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return f"expected {len(expected)} outputs, got {type(got).__name__}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            msg = compare(g, e, atol, rtol)
+            if msg:
+                return f"output {i}: {msg}"
+        return None
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a tensor, got {type(got).__name__}"
+        if got.shape != expected.shape:
+            return f"shape is {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        if got.dtype.is_floating_point != expected.dtype.is_floating_point:
+            return f"dtype is {got.dtype}, expected {expected.dtype}"
+        if not got.dtype.is_floating_point:
+            bad = (got != expected.to(got.device)).sum().item()
+            return None if bad == 0 else f"{bad} of {got.numel()} entries differ"
+        g, e = got.detach().float().cpu(), expected.detach().float().cpu()
+        if torch.isnan(g).any() and not torch.isnan(e).any():
+            return "contains NaN"
+        diff = (g - e).abs()
+        tol = atol + rtol * e.abs()
+        if (diff > tol).any():
+            i = int(diff.flatten().argmax())
+            where = f" at index {tuple(torch.unravel_index(torch.tensor(i), g.shape))}" if g.dim() else ""
+            return (f"values differ: largest difference {diff.max().item():.3g}{where} "
+                    f"(got {g.flatten()[i].item():.5g}, expected {e.flatten()[i].item():.5g})")
+        return None
+    if isinstance(expected, float):
+        ok = isinstance(got, (int, float)) and abs(got - expected) <= atol + rtol * abs(expected)
+        return None if ok else f"got {got!r}, expected {expected:.5g}"
+    return None if got == expected else f"got {got!r}, expected {expected!r}"
+
+
+def check_function(fn: Callable, reference: Callable, cases: list[Case], name: str | None = None,
+                   atol: float = 1e-5, rtol: float = 1e-4, show: bool = True) -> CheckReport:
+    """Run ``fn`` and ``reference`` on every case and report what differs, case by case."""
+    if not callable(fn):
+        raise TypeError(f"pass your function itself (without calling it), got {type(fn).__name__}")
+    results = []
+    for case in cases:
+        results.append((case.description, *_run_case(fn, reference, case, atol, rtol)))
+    report = CheckReport(name or getattr(fn, "__name__", "your function"), results)
+    if show:
+        print(report)
+    return report
+
+
+def _run_case(fn, reference, case: Case, atol, rtol):
+    if case.raises is not None:
+        try:
+            fn(*case.args, **case.kwargs)
+        except NotImplementedError:
+            return False, "not implemented yet"
+        except case.raises as err:
+            return True, f"raises {type(err).__name__} as it should"
+        except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
+            return False, f"raises {type(err).__name__} ({err}); expected {case.raises.__name__}"
+        return False, f"accepts this bad input; it should raise {case.raises.__name__}"
+    expected = reference(*case.args, **case.kwargs)
+    try:
+        got = fn(*case.args, **case.kwargs)
+    except NotImplementedError:
+        return False, "not implemented yet"
+    except Exception as err:  # noqa: BLE001
+        return False, f"raised {type(err).__name__}: {err}"
+    msg = compare(got, expected, atol, rtol)
+    return (True, "matches") if msg is None else (False, msg)
+
+
+# ---------------------------------------------------------------------------------------
+# the checks of each notebook's exercises
+
+
+def _features(n, d, classes, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def check_knn_predict(fn: Callable, show: bool = True) -> CheckReport:
+    """Notebook 00: ``fn(train_features, train_labels, test_features, k, temperature)``
+    must return the predicted labels (N_test,) of the cosine, temperature-weighted kNN."""
+    from .evaluate import knn_predict
+
+    def reference(a, b, c, k, temperature):
+        return knn_predict(a, b, c, k=k, temperature=temperature, num_classes=int(b.max()) + 1)
+
+    xtr, ytr = _features(50, 6, 4, 0)
+    xte, _ = _features(20, 6, 4, 1)
+    cases = [
+        Case("k=1 is the nearest neighbour's label", (xtr, ytr, xte, 1, 0.07)),
+        Case("k=10, t=0.07 (weighted vote)", (xtr, ytr, xte, 10, 0.07)),
+        Case("k=10, t=1.0 (flatter weights)", (xtr, ytr, xte, 10, 1.0)),
+        Case("features of very different lengths (cosine ignores length)",
+             (xtr * torch.linspace(0.1, 10, 50).unsqueeze(1), ytr, xte, 5, 0.1)),
+        Case("k larger than the training set", (xtr[:3], ytr[:3], xte, 10, 0.07)),
+        Case("k=0 is a bad input", (xtr, ytr, xte, 0, 0.07), raises=ValueError),
+    ]
+    return check_function(fn, reference, cases, name="knn_predict", show=show)

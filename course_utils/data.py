@@ -1,0 +1,109 @@
+"""One entry point for every image data set of the course: ``load_images(name, split)``.
+
+=========  ==========================================  ===========================
+name       what                                        needs
+=========  ==========================================  ===========================
+shapes     8 procedurally drawn shape classes, 32x32   nothing (embedded, default)
+digits     scikit-learn's 8x8 handwritten digits,      nothing (ships with sklearn)
+           upscaled to 32x32 RGB
+cifar10    CIFAR-10, 10 classes, 32x32                 ``python data_scripts/download.py cifar10``
+stl10      STL-10, 10 classes, 96x96 (+ unlabeled)     ``python data_scripts/download.py stl10``
+=========  ==========================================  ===========================
+
+Every loader returns an :class:`ImageData` (uint8 images (N, C, H, W), int64 labels);
+``batches`` iterates over it in mini-batches with a reproducible shuffle.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from .datasets_io import DatasetNotFound, ImageData, load_cifar10, load_stl10
+from .shapes import SHAPE_CLASSES, make_shapes
+
+__all__ = ["load_images", "ImageData", "DatasetNotFound", "batches", "DATASETS", "SHAPE_CLASSES"]
+
+DATASETS = ("shapes", "digits", "cifar10", "stl10")
+SPLITS = ("train", "test")
+
+# default sizes of the embedded set: about 10k train / 2k test, as the cpu profile uses
+SHAPES_SIZES = {"train": 10_000, "test": 2_000}
+
+
+def load_images(name: str = "shapes", split: str = "train", n: int | None = None,
+                root=None, download: bool = False, seed: int = 0) -> ImageData:
+    """Load an image data set by name; ``n`` keeps the first ``n`` images (already shuffled
+    for ``shapes``). ``download=True`` fetches CIFAR-10 / STL-10 when they are missing."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
+    valid = SPLITS + (("unlabeled",) if name == "stl10" else ())
+    if split not in valid:
+        raise ValueError(f"split must be one of {valid} for {name!r}, got {split!r}")
+    if n is not None and n < 1:
+        raise ValueError(f"n must be a positive number of images or None, got {n}")
+    if name == "shapes":
+        data = _shapes(split, n or SHAPES_SIZES[split], seed)
+    elif name == "digits":
+        data = _digits(split, seed)
+    elif name == "cifar10":
+        data = load_cifar10(root=root, train=(split == "train"), download=download)
+    else:
+        data = load_stl10(root=root, split=split, download=download)
+    if n is not None and n < len(data):
+        data = data.subset(n)
+    return data
+
+
+@lru_cache(maxsize=8)
+def _shapes_cached(split: str, n: int, seed: int):
+    # train and test draw from different seeds, so no test image is a copy of a train image
+    images, labels = make_shapes(n, seed=2 * seed + (0 if split == "train" else 1))
+    return images, labels
+
+
+def _shapes(split: str, n: int, seed: int) -> ImageData:
+    images, labels = _shapes_cached(split, n, seed)
+    return ImageData(images=images, labels=labels, classes=list(SHAPE_CLASSES), name="shapes")
+
+
+def _digits(split: str, seed: int) -> ImageData:
+    """sklearn's 1,797 digits (8x8, 0..16) -> 32x32 RGB uint8, split 80/20 reproducibly."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8)
+    x = F.interpolate(x, size=32, mode="bilinear", align_corners=False).clamp(0, 1)
+    x = (x.expand(-1, 3, -1, -1) * 255).round().to(torch.uint8)
+    y = torch.tensor(bunch.target, dtype=torch.int64)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    cut = int(0.8 * len(y))
+    idx = perm[:cut] if split == "train" else perm[cut:]
+    return ImageData(images=x[idx].contiguous(), labels=y[idx], classes=[str(d) for d in range(10)],
+                     name="digits")
+
+
+def batches(data, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None,
+            drop_last: bool = False, device=None):
+    """Yield (images float (B, C, H, W) in [0, 1], labels (B,)) mini-batches.
+
+    uint8 images become floats in [0, 1]; any other tensor (token ids, say) passes as it is.
+
+    ``data`` is an ImageData or an (images, labels) pair. Keeping whole data sets as
+    tensors (on the GPU when there is one) is the fastest input pipeline for small images.
+    """
+    images, labels = (data.images, data.labels) if isinstance(data, ImageData) else data
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = len(images)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    for i in range(0, stop, batch_size):
+        idx = order[i:i + batch_size].to(images.device)
+        x = images[idx]
+        if device is not None:
+            x = x.to(device, non_blocking=True)
+        x = x.float().div_(255) if x.dtype == torch.uint8 else x  # token ids stay integers
+        y = labels[idx].to(x.device)
+        yield x, y

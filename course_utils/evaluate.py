@@ -1,0 +1,142 @@
+"""Frozen-encoder evaluation: feature extraction, kNN accuracy and a linear probe.
+
+The rules (each one a known pitfall when broken):
+
+* features come from ``encoder.forward_features``: the backbone, never the projection head;
+* the encoder is in ``eval()`` mode (BatchNorm uses its running statistics) under
+  ``torch.no_grad()``, and its train/eval mode is restored afterwards;
+* images are not augmented;
+* kNN uses cosine similarity (L2-normalised features) and a temperature-weighted vote;
+* the linear probe trains only a linear layer on the frozen features.
+
+Shape legend: N images, D feature width.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import batches
+
+
+@torch.no_grad()
+def extract_features(encoder: nn.Module, data, batch_size: int = 512, device=None):
+    """Features (N, D) float32 and labels (N,) of every image, in order, on ``device``."""
+    if not hasattr(encoder, "forward_features"):
+        raise ValueError(f"{type(encoder).__name__} has no forward_features(x); pass the backbone "
+                         "(e.g. method.encoder), not the whole method")
+    device = torch.device(device) if device is not None else _module_device(encoder)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        feats, labels = [], []
+        for x, y in batches(data, batch_size, shuffle=False, device=device):
+            feats.append(encoder.forward_features(x).float())
+            labels.append(y)
+    finally:
+        encoder.train(was_training)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    p = next(iter(module.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _check_features(train_features, train_labels, test_features, test_labels):
+    for name, f in (("train_features", train_features), ("test_features", test_features)):
+        if f.dim() != 2:
+            raise ValueError(f"{name} must have shape (N, D), got {tuple(f.shape)}")
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"train and test features differ in width: {train_features.shape[1]} vs "
+                         f"{test_features.shape[1]}")
+    if len(train_labels) != len(train_features) or len(test_labels) != len(test_features):
+        raise ValueError("each feature row needs one label: got "
+                         f"{len(train_features)} train rows / {len(train_labels)} labels and "
+                         f"{len(test_features)} test rows / {len(test_labels)} labels")
+
+
+@torch.no_grad()
+def knn_predict(train_features, train_labels, test_features, k: int = 20, temperature: float = 0.07,
+                num_classes: int | None = None, chunk_size: int = 1024) -> torch.Tensor:
+    """Weighted kNN on cosine similarity (Wu et al. 2018, arXiv:1805.01978, Sec. 3.4):
+    each of the k nearest training points votes for its class with weight exp(sim / t)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    k = min(k, len(train_features))
+    num_classes = num_classes or int(train_labels.max()) + 1
+    train = F.normalize(train_features.float(), dim=1)
+    test = F.normalize(test_features.float().to(train.device), dim=1)
+    labels = train_labels.to(train.device)
+    preds = []
+    for start in range(0, len(test), max(1, chunk_size)):
+        sim = test[start:start + chunk_size] @ train.T           # (n, N_train)
+        top_sim, top_idx = sim.topk(k, dim=1)                     # (n, k)
+        votes = torch.zeros(len(sim), num_classes, device=sim.device)
+        votes.scatter_add_(1, labels[top_idx], (top_sim / temperature).exp())
+        preds.append(votes.argmax(1))
+    return torch.cat(preds)
+
+
+def knn_accuracy(train_features, train_labels, test_features, test_labels, k: int = 20,
+                 temperature: float = 0.07) -> float:
+    """Accuracy of :func:`knn_predict` on the test set."""
+    _check_features(train_features, train_labels, test_features, test_labels)
+    pred = knn_predict(train_features, train_labels, test_features, k, temperature)
+    return (pred.cpu() == test_labels.cpu()).float().mean().item()
+
+
+def linear_probe(train_features, train_labels, test_features, test_labels, epochs: int = 100,
+                 lr: float = 1e-2, weight_decay: float = 1e-4, batch_size: int = 512, seed: int = 0) -> dict:
+    """Train a linear classifier on frozen, standardised features; return accuracies.
+
+    Runs on the features' device (GPU if they are there). Standardising with the training
+    set's mean and standard deviation makes one learning rate work for every encoder.
+    """
+    _check_features(train_features, train_labels, test_features, test_labels)
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    device = train_features.device
+    mean, std = train_features.mean(0), train_features.std(0) + 1e-6
+    xtr, xte = (train_features - mean) / std, (test_features.to(device) - mean) / std
+    ytr, yte = train_labels.to(device), test_labels.to(device)
+    num_classes = int(max(ytr.max(), yte.max())) + 1
+    g = torch.Generator().manual_seed(seed)
+    with torch.enable_grad():
+        clf = nn.Linear(xtr.shape[1], num_classes).to(device)
+        opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=weight_decay)
+        steps = epochs * max(1, -(-len(xtr) // batch_size))
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(xtr), generator=g).split(batch_size):
+                idx = idx.to(device)
+                loss = F.cross_entropy(clf(xtr[idx]), ytr[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    with torch.no_grad():
+        train_acc = (clf(xtr).argmax(1) == ytr).float().mean().item()
+        test_acc = (clf(xte).argmax(1) == yte).float().mean().item()
+    return {"accuracy": test_acc, "train_accuracy": train_acc, "classifier": clf}
+
+
+def evaluate_encoder(encoder: nn.Module, train_data, test_data, k: int = 20, probe_epochs: int = 100,
+                     device=None) -> dict:
+    """kNN and linear-probe test accuracy of a frozen encoder: ``{"knn": .., "linear": ..}``."""
+    ftr, ytr = extract_features(encoder, train_data, device=device)
+    fte, yte = extract_features(encoder, test_data, device=device)
+    return {"knn": knn_accuracy(ftr, ytr, fte, yte, k=k),
+            "linear": linear_probe(ftr, ytr, fte, yte, epochs=probe_epochs)["accuracy"]}
+
+
+def knn_monitor(train_data, test_data, k: int = 20):
+    """An ``eval_fn`` for ``train``: kNN accuracy of ``method.encoder`` during training."""
+    def eval_fn(method):
+        ftr, ytr = extract_features(method.encoder, train_data)
+        fte, yte = extract_features(method.encoder, test_data)
+        return {"knn": knn_accuracy(ftr, ytr, fte, yte, k=k)}
+    return eval_fn

@@ -1,0 +1,63 @@
+import torch
+import torch.nn.functional as F
+
+from course_utils import checks
+from course_utils.evaluate import knn_predict
+
+
+def test_compare_says_what_differs():
+    assert checks.compare(torch.ones(2), torch.ones(2)) is None
+    assert "shape" in checks.compare(torch.ones(3), torch.ones(2))
+    msg = checks.compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]))
+    assert "largest difference 0.5" in msg and "index (1,)" in msg
+    assert "tensor" in checks.compare(3.0, torch.ones(1))
+    assert "NaN" in checks.compare(torch.tensor([float("nan")]), torch.tensor([1.0]))
+    assert checks.compare(0.5, 0.5) is None and "expected" in checks.compare(0.4, 0.5)
+
+
+def test_check_function_reports_each_case(capsys):
+    cases = [checks.Case("double", (torch.ones(2),)), checks.Case("bad", ("x",), raises=TypeError)]
+    report = checks.check_function(lambda x: x * 2, lambda x: x * 2, cases[:1], name="double")
+    assert report.passed and "1/1" in capsys.readouterr().out
+
+    def not_done(x):
+        raise NotImplementedError
+
+    report = checks.check_function(not_done, lambda x: x, cases[:1], show=False)
+    assert not report and "not implemented" in str(report)
+
+
+def test_knn_check_accepts_a_correct_answer():
+    def mine(xtr, ytr, xte, k, temperature):
+        return knn_predict(xtr, ytr, xte, k=k, temperature=temperature)
+    assert checks.check_knn_predict(mine, show=False).passed
+
+
+def test_knn_check_catches_typical_mistakes():
+    def unnormalised(xtr, ytr, xte, k, temperature):  # dot product instead of cosine
+        if k < 1:
+            raise ValueError("k")
+        k = min(k, len(xtr))
+        sim = xte @ xtr.T
+        top, idx = sim.topk(k, dim=1)
+        votes = torch.zeros(len(xte), int(ytr.max()) + 1).scatter_add_(1, ytr[idx], (top / temperature).exp())
+        return votes.argmax(1)
+
+    report = checks.check_knn_predict(unnormalised, show=False)
+    assert not report.passed
+    assert "entries differ" in str(report)
+
+    def no_validation(xtr, ytr, xte, k, temperature):
+        k = max(1, min(k, len(xtr)))
+        return knn_predict(xtr, ytr, xte, k=k, temperature=temperature)
+
+    report = checks.check_knn_predict(no_validation, show=False)
+    assert "accepts this bad input" in str(report)
+
+    def crashes_on_big_k(xtr, ytr, xte, k, temperature):
+        if k < 1:
+            raise ValueError("k")
+        sim = F.normalize(xte, dim=1) @ F.normalize(xtr, dim=1).T
+        return ytr[sim.topk(k, dim=1).indices[:, 0]]
+
+    assert "raised RuntimeError" in str(checks.check_knn_predict(crashes_on_big_k, show=False))

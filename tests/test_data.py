@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from course_utils import data
+from course_utils.shapes import SHAPE_CLASSES, draw_shapes, make_shapes
+
+
+def test_shapes_deterministic_balanced_and_distinct_splits():
+    x1, y1 = make_shapes(64, seed=3)
+    x2, y2 = make_shapes(64, seed=3)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert x1.shape == (64, 3, 32, 32) and x1.dtype == torch.uint8
+    assert torch.bincount(y1, minlength=8).tolist() == [8] * 8
+    x3, _ = make_shapes(64, seed=4)
+    assert not torch.equal(x1, x3)
+
+
+def test_every_shape_is_visible():
+    """Each image must differ from its background where the shape is."""
+    labels = torch.arange(len(SHAPE_CLASSES)).repeat(4)
+    x = draw_shapes(labels, noise=0.0, clutter=0).float()
+    spread = x.flatten(2).std(2).mean(1)  # a flat image would have std ~0 after removing gradient
+    assert (spread > 5).all()
+
+
+def test_shapes_bad_inputs():
+    with pytest.raises(ValueError, match="labels"):
+        draw_shapes(torch.tensor([0, 9]))
+    with pytest.raises(ValueError, match="n must"):
+        make_shapes(0)
+
+
+def test_load_images_shapes_and_subset():
+    d = data.load_images("shapes", "test", n=40)
+    assert len(d) == 40 and d.classes == list(SHAPE_CLASSES)
+    train = data.load_images("shapes", "train", n=40)
+    assert not torch.equal(train.images, d.images)
+
+
+def test_load_images_digits():
+    tr, te = data.load_images("digits", "train"), data.load_images("digits", "test")
+    assert tr.images.shape[1:] == (3, 32, 32) and len(tr) + len(te) == 1797
+    assert set(tr.labels.tolist()) == set(range(10))
+
+
+def test_load_images_bad_names():
+    with pytest.raises(ValueError, match="unknown data set"):
+        data.load_images("imagenet")
+    with pytest.raises(ValueError, match="split"):
+        data.load_images("shapes", "valid")
+    with pytest.raises(ValueError, match="n must"):
+        data.load_images("shapes", n=0)
+
+
+def test_real_data_missing_offline_is_clear(tmp_path):
+    with pytest.raises(data.DatasetNotFound, match="download"):
+        data.load_images("cifar10", root=tmp_path)
+
+
+def test_batches_cover_everything_once():
+    d = data.load_images("shapes", "test", n=50)
+    seen = torch.cat([y for _, y in data.batches(d, 16, generator=torch.Generator().manual_seed(0))])
+    assert len(seen) == 50 and torch.bincount(seen).sum() == 50
+    x, _ = next(data.batches(d, 16))
+    assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert sum(1 for _ in data.batches(d, 16, drop_last=True)) == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        next(data.batches(d, 0))

@@ -1,0 +1,27 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from course_utils import plots  # noqa: E402
+
+
+def test_figures_have_titles_and_labels():
+    fig = plots.show_images(torch.randint(0, 255, (5, 3, 8, 8), dtype=torch.uint8), torch.arange(5), title="x")
+    assert fig._suptitle.get_text() == "x"
+    h = {"step_loss": [3.0 - 0.01 * i for i in range(50)], "eval": [{"epoch": 1, "knn": 0.3}, {"epoch": 2, "knn": 0.5}]}
+    fig = plots.plot_history(h)
+    assert fig.axes[0].get_xlabel() == "step" and fig.axes[1].get_ylabel() == "accuracy"
+    fig = plots.plot_results({"a": {"knn": 0.2, "linear": 0.3}, "b": {"knn": 0.5}}, chance=0.125)
+    assert fig.axes[0].get_title() == "Comparison"
+    fig = plots.show_views(torch.rand(2, 3, 8, 8), [torch.rand(2, 3, 8, 8)] * 3)
+    assert len(fig.axes) == 8
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        plots.show_images(torch.rand(3, 8, 8))
+
+
+def test_results_table_text(capsys):
+    text = plots.results_table({"raw pixels": {"knn": 0.25, "linear": 0.3}})
+    assert "raw pixels" in text and "0.250" in text
