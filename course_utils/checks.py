@@ -76,7 +76,7 @@ def compare(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4) -> 
         tol = atol + rtol * e.abs()
         if (diff > tol).any():
             i = int(diff.flatten().argmax())
-            where = f" at index {tuple(torch.unravel_index(torch.tensor(i), g.shape))}" if g.dim() else ""
+            where = f" at index {tuple(int(j) for j in torch.unravel_index(torch.tensor(i), g.shape))}" if g.dim() else ""
             return (f"values differ: largest difference {diff.max().item():.3g}{where} "
                     f"(got {g.flatten()[i].item():.5g}, expected {e.flatten()[i].item():.5g})")
         return None

@@ -90,11 +90,14 @@ def knn_accuracy(train_features, train_labels, test_features, test_labels, k: in
 
 
 def linear_probe(train_features, train_labels, test_features, test_labels, epochs: int = 100,
-                 lr: float = 1e-2, weight_decay: float = 1e-4, batch_size: int = 512, seed: int = 0) -> dict:
+                 lr: float = 1e-2, weight_decay: float = 1e-4, batch_size: int = 512, seed: int = 0,
+                 min_steps: int = 300) -> dict:
     """Train a linear classifier on frozen, standardised features; return accuracies.
 
     Runs on the features' device (GPU if they are there). Standardising with the training
     set's mean and standard deviation makes one learning rate work for every encoder.
+    Small sets get more epochs, so that the probe always takes at least ``min_steps``
+    optimiser steps (an under-trained probe would blame the features).
     """
     _check_features(train_features, train_labels, test_features, test_labels)
     if epochs < 1:
@@ -108,7 +111,9 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
     with torch.enable_grad():
         clf = nn.Linear(xtr.shape[1], num_classes).to(device)
         opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=weight_decay)
-        steps = epochs * max(1, -(-len(xtr) // batch_size))
+        per_epoch = max(1, -(-len(xtr) // batch_size))
+        epochs = max(epochs, -(-min_steps // per_epoch))
+        steps = epochs * per_epoch
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
         for _ in range(epochs):
             for idx in torch.randperm(len(xtr), generator=g).split(batch_size):

@@ -134,6 +134,9 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
         history, start_epoch = state["history"], state["epoch"]
         _set_rng_state(state["rng"])
         print(f"resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
+        if state["config"]["epochs"] != epochs:
+            print(f"note: the checkpoint was planned for {state['config']['epochs']} epochs; the learning-rate "
+                  f"schedule now follows {epochs}, so the result differs from an uninterrupted run")
     bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, disable=not progress,
                desc=type(method).__name__)
     for epoch in range(start_epoch, epochs):

@@ -36,10 +36,20 @@ def test_loss_goes_down_and_history_is_complete():
     assert h["epoch_loss"][-1] < h["epoch_loss"][0]
 
 
+def interrupt_at_step_9(step, total):
+    if step == 9:  # in the middle of epoch 3 of 4, as if the learner pressed stop
+        raise KeyboardInterrupt
+
+
 def test_resume_continues_exactly(tmp_path):
     _, full = run(4)
     ckpt = tmp_path / "run.pt"
-    run(2, ckpt)                     # "interrupted" after 2 epochs
+    torch.manual_seed(0)
+    method = TinyMethod()
+    method.after_step = interrupt_at_step_9
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(method, toy_data(), epochs=4, batch_size=16, lr=1e-2, checkpoint=ckpt, progress=False)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2  # the last finished epoch is kept
     m, resumed = run(4, ckpt)        # a fresh model, resumed from the file
     assert resumed["step_loss"] == full["step_loss"]  # same losses, bit for bit, on CPU
 
