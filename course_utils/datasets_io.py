@@ -15,6 +15,7 @@ The readers parse the files in the formats their authors publish:
 from __future__ import annotations
 
 import hashlib
+import numbers
 import os
 import pickle
 import shutil
@@ -67,7 +68,10 @@ class DatasetNotFound(FileNotFoundError):
             f"    {DOWNLOAD_COMMAND.format(name=name)}\n"
             f"(or pass download=True). Set COURSE_DATA to use a folder elsewhere. Offline, the "
             f"embedded data needs no download: {offline}.")
-        self.name, self.path = name, Path(path)
+        self.name, self.path, self.missing = name, Path(path), missing
+
+    def __reduce__(self):  # rebuild from our own arguments (pickling, e.g. out of a worker process)
+        return type(self), (self.name, self.path, self.missing)
 
 
 class ChecksumError(ValueError):
@@ -103,12 +107,16 @@ class ImageData:
 
     def subset(self, n_or_indices) -> ImageData:
         """The first ``n`` images (an int), or the images at the given indices (or boolean mask)."""
-        if isinstance(n_or_indices, int):
+        if isinstance(n_or_indices, numbers.Integral):  # also numpy integers
             if not 0 <= n_or_indices <= len(self):
                 raise ValueError(f"n_or_indices must be between 0 and {len(self)} images, got {n_or_indices}")
-            idx = slice(0, n_or_indices)
+            idx = slice(0, int(n_or_indices))
         else:
             idx = torch.as_tensor(n_or_indices, device=self.images.device)
+            if idx.dim() != 1:
+                raise ValueError("n_or_indices must be an int or 1-D indices / mask, got shape "
+                                 f"{tuple(idx.shape)}")
+            idx = idx if idx.dtype == torch.bool else idx.long()  # [] arrives as float32
         return ImageData(self.images[idx], self.labels[idx], self.classes, self.name)
 
     def float(self) -> torch.Tensor:
@@ -116,6 +124,7 @@ class ImageData:
         return self.images.float() / 255
 
     def to(self, device) -> ImageData:
+        """A new ImageData with images and labels on ``device``."""
         return ImageData(self.images.to(device), self.labels.to(device), self.classes, self.name)
 
     def __repr__(self) -> str:
@@ -306,17 +315,23 @@ def _stream(url: str, part: Path, chunk_size: int, progress: bool, timeout: floa
 
 
 def extract_archive(path, dest) -> Path:
-    """Extract a .tar / .tar.gz into ``dest``, refusing members that would land outside it
-    (``../x``, absolute paths, links pointing out). Returns ``dest``."""
-    dest = Path(dest).resolve()
+    """Extract a .tar / .tar.gz into ``dest`` and return ``dest``.
+
+    A downloaded archive is untrusted input: a member named ``../x`` or ``/etc/x`` would be
+    written outside ``dest``, and a link would let a later member escape through it. The data
+    sets of the course hold only folders and regular files, so anything else is refused
+    before a single file is written.
+    """
+    dest = Path(dest)
     with tarfile.open(path) as tar:
         for m in tar.getmembers():
-            target = (dest / m.name).resolve()
-            link = (target.parent / m.linkname).resolve() if m.issym() else (dest / m.linkname).resolve()
-            if (os.path.isabs(m.name) or not target.is_relative_to(dest)
-                    or ((m.issym() or m.islnk()) and not link.is_relative_to(dest))):
+            name = m.name.replace("\\", "/")  # a Windows separator counts too
+            if os.path.isabs(m.name) or name.startswith("/") or ".." in name.split("/"):
                 raise ValueError(f"{path} contains {m.name!r}, which would be written outside {dest}; "
                                  "refusing to extract it")
+            if not (m.isfile() or m.isdir()):
+                raise ValueError(f"{path} contains {m.name!r}, a link or special file (which could point "
+                                 f"outside {dest}); refusing to extract it")
         dest.mkdir(parents=True, exist_ok=True)
         # Python >= 3.12 (and 3.8.17+, 3.11.4+) also apply the 'data' filter as a second guard
         kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}

@@ -34,6 +34,10 @@ def main(argv=None) -> int:
         except (ChecksumError, ConnectionError) as err:
             print(f"{name}: FAILED\n{err}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print(f"\n{name}: interrupted. The partial download is kept: run the same command again "
+                  "to resume it.", file=sys.stderr)
+            return 130
     root = (args.root or data_root()).resolve()
     if root != data_root().resolve():
         print(f"The notebooks look in {data_root()}: set COURSE_DATA={root} so that they find these files.")

@@ -129,6 +129,8 @@ def test_missing_offline_names_the_command_and_the_alternative(tmp_path, monkeyp
         assert f"python data_scripts/download.py {name}" in msg and 'load_images("shapes")' in msg
         assert str(tmp_path) in msg and "COURSE_DATA" in msg
         assert isinstance(err.value, FileNotFoundError)
+        again = pickle.loads(pickle.dumps(err.value))  # e.g. raised in a worker process
+        assert str(again) == msg and again.path == err.value.path
     with pytest.raises(io_.DatasetNotFound, match="shapes"):
         data.load_images("stl10", "test")
 
@@ -151,9 +153,12 @@ def test_image_data_validates_and_subsets():
     assert d.subset([3, 0]).labels.tolist() == [-1, 0] and d.subset(d.labels >= 1).labels.tolist() == [1, 2]
     with pytest.raises(ValueError, match="n_or_indices"):
         d.subset(5)
+    assert len(d.subset(np.int64(3))) == 3 and len(d.subset([])) == 0
     f = d.float()
     assert f.dtype == torch.float32 and f.min() == 0 and f.max() == 1
     assert repr(d) == "ImageData('toy': 4 images of shape (3, 4, 4), 3 classes, on cpu)"
+    moved = d.to("cpu")
+    assert moved is not d and torch.equal(moved.images, d.images) and moved.classes == d.classes
 
 
 # --- downloads against a local server ------------------------------------------------------
@@ -316,8 +321,10 @@ def make_tar(path: Path, members: dict, links=()):
 def test_extract_archive_and_its_path_traversal_guard(tmp_path):
     make_tar(tmp_path / "ok.tar.gz", {"d/a.txt": b"a"})
     assert (io_.extract_archive(tmp_path / "ok.tar.gz", tmp_path / "ok") / "d" / "a.txt").read_bytes() == b"a"
-    for i, (members, links) in enumerate([({"../evil.txt": b"x"}, ()), ({"/tmp/evil.txt": b"x"}, ()),
-                                          ({}, [("d/link", "../../../etc/passwd")])]):
+    cases = [({"../evil.txt": b"x"}, ()), ({"/tmp/evil.txt": b"x"}, ()),
+             ({"d/../../evil.txt": b"x"}, ()), ({}, [("d/link", "../../../etc/passwd")]),
+             ({"d/link/evil.txt": b"x"}, [("d/link", ".")])]  # a harmless link, then a file through it
+    for i, (members, links) in enumerate(cases):
         make_tar(tmp_path / f"evil{i}.tar.gz", members, links)
         with pytest.raises(ValueError, match="outside"):
             io_.extract_archive(tmp_path / f"evil{i}.tar.gz", tmp_path / "out")
@@ -384,3 +391,10 @@ def test_download_script_fetches_shakespeare_from_a_mirror(server, tmp_path, mon
     assert "FAILED" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main(["all", "--url", f"{server}/input.txt"])
+
+
+
+def test_download_script_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    script = load_script()
+    monkeypatch.setattr(script, "fetch", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert script.main(["cifar10"]) == 130 and "resume" in capsys.readouterr().err
