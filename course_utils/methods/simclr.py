@@ -1,29 +1,174 @@
 """SimCLR (Chen et al. 2020, arXiv:2002.05709): two augmented views, a projection head,
-and the NT-Xent loss."""
+and the NT-Xent loss.
+
+    x -> two random views x1, x2 -> encoder f -> h1, h2 -> projection head g -> z1, z2
+    loss = NT-Xent(z1, z2): each view must pick its partner among the 2B - 1 others
+
+Evaluation uses h = f(x), the representation *before* the head (the paper's Sec. 4.2);
+``ProjectedEncoder`` exposes z = g(f(x)) too, to show why.
+
+Also here: the augmentation preset tuned for the embedded shapes data
+(``shapes_augment``), and the colour probe of notebook 03 (``hue_bins``, ``colour_probe``).
+
+Shape legend: B batch, D width, C/H/W image.
+"""
 from __future__ import annotations
 
+import math
+
+import torch
 import torch.nn as nn
 
 from .. import augment
-from ..losses import nt_xent_loss
+from ..losses import _check_temperature, nt_xent_loss
 from ..models import ProjectionHead
 
 
 class SimCLR(nn.Module):
-    """encoder f, projection head g; loss = NT-Xent(g(f(x1)), g(f(x2)))."""
+    """encoder f, projection head g; loss = NT-Xent(g(f(x1)), g(f(x2))).
+
+    ``head_layers``: 2 is SimCLR's MLP head (Linear-BN-ReLU-Linear), 1 a linear head, 0
+    no head at all (the loss on h directly), the three variants of the paper's Fig. 8.
+    ``channels_last``: on CUDA, feed the views in channels-last memory order (faster
+    convolutions with bf16 on tensor cores)."""
 
     def __init__(self, encoder: nn.Module, transform=None, temperature: float = 0.5,
-                 proj_hidden_dim: int = 512, proj_dim: int = 128):
+                 proj_hidden_dim: int = 512, proj_dim: int = 128, head_layers: int = 2,
+                 channels_last: bool = False):
         super().__init__()
+        _check_temperature(temperature)
+        if head_layers not in (0, 1, 2):
+            raise ValueError(f"head_layers must be 0 (no head), 1 (linear) or 2 (MLP), got {head_layers}")
         self.encoder = encoder
-        self.projection_head = ProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim)
+        self.projection_head = (nn.Identity() if head_layers == 0 else
+                                ProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim, head_layers))
         self.transform = transform or augment.simclr_augment()
-        self.temperature = temperature
+        self.temperature, self.channels_last = temperature, channels_last
 
     def forward(self, x):  # (B, C, H, W) -> (B, proj_dim)
         return self.projection_head(self.encoder.forward_features(x))
 
+    def views(self, x):
+        """Two independent random views of the batch, (B, C, H, W) each."""
+        x1, x2 = self.transform(x), self.transform(x)
+        if self.channels_last and x.is_cuda:
+            x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
+        return x1, x2
+
     def training_step(self, x, y=None):
-        x1, x2 = self.transform(x), self.transform(x)  # two independent views
-        z1, z2 = self(x1), self(x2)
+        x1, x2 = self.views(x)
+        z = self(torch.cat([x1, x2]))  # one pass for both views: (2B, proj_dim)
+        z1, z2 = z.chunk(2)
         return nt_xent_loss(z1, z2, self.temperature)
+
+
+class ProjectedEncoder(nn.Module):
+    """An encoder-like view of a trained method whose ``forward_features`` is z = g(f(x)),
+    the output of the projection head, so that ``evaluate`` can measure it too."""
+
+    def __init__(self, method: nn.Module):
+        super().__init__()
+        self.method = method
+        head = method.projection_head
+        self.num_features = (method.encoder.num_features if isinstance(head, nn.Identity)
+                             else head.net[-1].out_features)
+
+    def forward_features(self, x):
+        return self.method.projection_head(self.method.encoder.forward_features(x))
+
+    forward = forward_features
+
+
+# --------------------------------------------------------------------------------------
+# the augmentations tuned for the embedded shapes data
+
+
+def random_rot90(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each image by a random multiple of 90 degrees. x: (B, C, H, W) with H == W."""
+    if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"random_rot90 expects square images (B, C, H, H), got {tuple(x.shape)}")
+    k = (augment._rand((x.shape[0],), x, generator) * 4).long().clamp(max=3).view(-1, 1, 1, 1)
+    out = x
+    for r in (1, 2, 3):
+        out = torch.where(k == r, torch.rot90(x, r, dims=(2, 3)), out)
+    return out
+
+
+def random_hue(x: torch.Tensor, hue: float = 0.5, p: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image's hue by a random amount in [-hue, hue] turns (0.5 = any hue).
+    x: (B, 3, H, W) in [0, 1]."""
+    x = augment._prepare(x, "random_hue")
+    augment._check_rgb(x, "random_hue")
+    if not 0 <= hue <= 0.5:
+        raise ValueError(f"hue must be in [0, 0.5] turns, got {hue}")
+    B = x.shape[0]
+    ones = torch.ones(B, device=x.device, dtype=x.dtype)
+    h = augment._uniform(-hue, hue, B, x, generator)
+    shifted = augment._apply_jitter(x, ones, ones, ones, h)
+    return torch.where(augment._choose(p, x, generator), shifted, x)
+
+
+class ShapesTransform:
+    """SimCLR's pipeline plus the invariances the shapes data set calls for: in that data a
+    shape's colour and rotation are random, so a full random hue shift and a rotation by a
+    multiple of 90 degrees change only nuisances. (On photos, rotation would change the
+    content; choosing augmentations is choosing what the features must ignore.)"""
+
+    def __init__(self, base: augment.SimCLRTransform, hue: float = 0.5, rot90: bool = True):
+        self.base, self.hue, self.rot90 = base, hue, rot90
+
+    def __call__(self, x, generator=None):
+        x = self.base(x, generator=generator)
+        if self.hue > 0:
+            x = random_hue(x, self.hue, generator=generator)
+        return random_rot90(x, generator) if self.rot90 else x
+
+    def __repr__(self) -> str:
+        return f"ShapesTransform(base={self.base!r}, hue={self.hue}, rot90={self.rot90})"
+
+
+def shapes_augment(image_size: int = 32, strength: float = 1.0, crop_scale=(0.3, 1.0), hue: float = 0.5,
+                   rot90: bool = True, **kwargs) -> ShapesTransform:
+    """The preset for the embedded shapes data: SimCLR's crop, flip, colour jitter at
+    ``strength`` and grayscale, then a random hue (``hue`` turns) and rotation."""
+    base = augment.simclr_augment(image_size, strength, crop_scale=crop_scale, **kwargs)
+    return ShapesTransform(base, hue=hue, rot90=rot90)
+
+
+# --------------------------------------------------------------------------------------
+# the colour probe: is colour a shortcut?
+
+
+def hue_turns(images: torch.Tensor) -> torch.Tensor:
+    """The hue of each image's mean colour as a fraction of a turn of the colour wheel
+    (red 0, yellow 1/6, green 1/3, cyan 1/2, blue 2/3, magenta 5/6).
+    images: (B, 3, H, W), uint8 or float in [0, 1] -> (B,) in [0, 1)."""
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected RGB images (B, 3, H, W), got {tuple(images.shape)}")
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    r, g, b = x.mean(dim=(2, 3)).unbind(1)
+    angle = torch.atan2(math.sqrt(3) * (g - b), 2 * r - g - b)       # the hue angle, (-pi, pi]
+    return (angle / (2 * math.pi)) % 1.0
+
+
+def hue_bins(images: torch.Tensor, bins: int = 6) -> torch.Tensor:
+    """``hue_turns`` in ``bins`` equal sectors of the colour wheel, bin 0 starting at red.
+    images: (B, 3, H, W) -> (B,) int64 in [0, bins)."""
+    if bins < 2:
+        raise ValueError(f"bins must be >= 2, got {bins}")
+    return (hue_turns(images) * bins).long().clamp(max=bins - 1)
+
+
+def colour_probe(encoder: nn.Module, train_data, test_data, bins: int = 6, epochs: int = 50) -> float:
+    """Test accuracy of a linear probe that predicts ``hue_bins`` of each image from the
+    frozen features: high means the features still know the colour."""
+    from ..evaluate import extract_features, linear_probe
+
+    feats = []
+    for data in (train_data, test_data):
+        images = data.images if hasattr(data, "images") else data[0]
+        f, _ = extract_features(encoder, (images, hue_bins(images, bins)))
+        feats.append((f, hue_bins(images, bins).to(f.device)))
+    (ftr, ytr), (fte, yte) = feats
+    return linear_probe(ftr, ytr, fte, yte, epochs=epochs)["accuracy"]

@@ -1,0 +1,260 @@
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_utils import augment, models
+from course_utils.losses import info_nce_loss
+from course_utils.methods import moco
+from course_utils.methods.moco import KeyQueue, MoCo, enqueue, grouped_forward, momentum_copy, momentum_update
+from course_utils.train import train
+
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+
+
+# --------------------------------------------------------------------------- momentum encoder
+
+def test_momentum_copy_is_a_frozen_deep_copy():
+    enc = models.SmallCNN(width=4)
+    key = momentum_copy(enc)
+    assert key.num_features == enc.num_features == 32          # constructor arguments kept
+    assert all(not p.requires_grad for p in key.parameters())
+    assert all(p.requires_grad for p in enc.parameters())
+    for a, b in zip(enc.parameters(), key.parameters()):
+        assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+
+
+def test_momentum_update_ends_and_middle():
+    q, k = _net(0), momentum_copy(_net(1))
+    k_before = copy.deepcopy(k)
+    momentum_update(q, k, 1.0)                                   # m = 1 keeps
+    for a, b in zip(k.state_dict().values(), k_before.state_dict().values()):
+        assert torch.equal(a, b)
+    momentum_update(q, k, 0.9)                                   # the EMA, parameter by parameter
+    for name, p in k.named_parameters():
+        expected = 0.9 * dict(k_before.named_parameters())[name] + 0.1 * dict(q.named_parameters())[name]
+        torch.testing.assert_close(p, expected)
+    momentum_update(q, k, 0.0)                                   # m = 0 copies
+    for a, b in zip(q.parameters(), k.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_momentum_update_leaves_buffers_and_query_alone():
+    q, k = _net(0), momentum_copy(_net(1))
+    q_before, k_buffers = copy.deepcopy(q), [b.clone() for b in k.buffers()]
+    momentum_update(q, k, 0.5)
+    for a, b in zip(q.state_dict().values(), q_before.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(k.buffers(), k_buffers):                     # the key encoder keeps its own BN stats
+        assert torch.equal(a, b)
+
+
+def test_momentum_bad_inputs():
+    q, k = _net(0), momentum_copy(_net(1))
+    for m in (-0.1, 1.5, "0.9"):
+        with pytest.raises(ValueError, match="momentum"):
+            momentum_update(q, k, m)
+    with pytest.raises(ValueError, match="momentum_copy"):
+        momentum_update(q, nn.Linear(4, 3), 0.9)
+    with pytest.raises(ValueError, match="momentum"):
+        MoCo(models.SmallCNN(width=2), momentum=1.01)
+
+
+# ---------------------------------------------------------------------------------- the queue
+
+def enqueue_reference(queue, ptr, keys):
+    """One key at a time: write into the oldest slot, advance the pointer, wrap at K."""
+    queue = queue.clone()
+    for key in keys:
+        queue[ptr] = key
+        ptr = (ptr + 1) % len(queue)
+    return queue, ptr
+
+
+@pytest.mark.parametrize("K,B,ptr", [(8, 4, 0), (8, 4, 4), (10, 4, 8), (10, 3, 9), (7, 7, 3), (5, 1, 4),
+                                     (12, 5, 0)])
+def test_enqueue_matches_slow_reference(K, B, ptr):
+    g = torch.Generator().manual_seed(K * 100 + B)
+    queue, keys = torch.randn(K, 3, generator=g), torch.randn(B, 3, generator=g)
+    expected_queue, expected_ptr = enqueue_reference(queue, ptr, keys)
+    got_queue, got_ptr = enqueue(queue.clone(), ptr, keys)
+    assert got_ptr == expected_ptr
+    torch.testing.assert_close(got_queue, expected_queue)
+
+
+def test_queue_is_fifo_over_many_steps():
+    """After many batches that do not divide K, the queue holds exactly the last K keys."""
+    q = KeyQueue(10, 2)
+    all_keys = torch.arange(2 * 37, dtype=torch.float32).view(37, 2)
+    for batch in all_keys.split(3):
+        q.push(batch)
+    assert set(q.queue[:, 0].tolist()) == set(all_keys[-10:, 0].tolist())
+    assert int(q.ptr) == 37 % 10
+    oldest = q.queue[int(q.ptr)]                                 # the pointer marks the oldest key
+    torch.testing.assert_close(oldest, all_keys[-10])
+
+
+def test_queue_negatives_is_a_copy_and_state_is_saved():
+    q = KeyQueue(6, 4)
+    torch.testing.assert_close(q.queue.norm(dim=1), torch.ones(6))   # random unit vectors at start
+    neg = q.negatives()
+    q.push(torch.zeros(2, 4))
+    assert not torch.equal(neg, q.queue)
+    assert set(q.state_dict()) == {"queue", "ptr"}
+
+
+def test_enqueue_bad_inputs():
+    queue = torch.zeros(8, 3)
+    with pytest.raises(ValueError, match="does not fit"):
+        enqueue(queue, 0, torch.zeros(9, 3))
+    with pytest.raises(ValueError, match="width"):
+        enqueue(queue, 0, torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="ptr"):
+        enqueue(queue, 8, torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"\(B, D\)"):
+        enqueue(queue, 0, torch.zeros(3))
+    with pytest.raises(ValueError, match="size"):
+        KeyQueue(0, 3)
+
+
+# ------------------------------------------------------------------------ the loss with a queue
+
+def moco_loss_reference(q, k, queue, t):
+    """MoCo Algorithm 1 as a loop: logits [q.k+, q.queue_j] / t, target 0."""
+    total = 0.0
+    for i in range(len(q)):
+        logits = [q[i] @ k[i]] + [q[i] @ n for n in queue]
+        logits = torch.stack(logits) / t
+        total = total - (logits[0] - torch.logsumexp(logits, 0))
+    return total / len(q)
+
+
+def test_info_nce_with_queue_matches_moco_loop():
+    g = torch.Generator().manual_seed(0)
+    q = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    k = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    queue = F.normalize(torch.randn(11, 8, generator=g), dim=1)
+    torch.testing.assert_close(info_nce_loss(q, k, queue, 0.2, normalize=False),
+                               moco_loss_reference(q, k, queue, 0.2))
+
+
+# --------------------------------------------------------------------------- shuffled BN
+
+def test_grouped_forward_is_ghost_batchnorm_and_unshuffles():
+    net = nn.BatchNorm1d(3).train()
+    x = torch.randn(8, 3) + torch.arange(8.0)[:, None]
+    out = grouped_forward(net, x, groups=2)
+    torch.testing.assert_close(out[:4], F.batch_norm(x[:4], None, None, training=True))
+    torch.testing.assert_close(out[4:], F.batch_norm(x[4:], None, None, training=True))
+    perm = torch.randperm(8, generator=torch.Generator().manual_seed(0))
+    shuffled = grouped_forward(net, x, groups=2, perm=perm)
+    first_group = perm[:4]                                      # rows normalised together
+    torch.testing.assert_close(shuffled[first_group], F.batch_norm(x[first_group], None, None, training=True))
+    # one group: shuffling changes nothing
+    torch.testing.assert_close(grouped_forward(net, x, 1, perm), grouped_forward(net, x, 1))
+    with pytest.raises(ValueError, match="groups"):
+        grouped_forward(net, x, groups=9)
+
+
+# ------------------------------------------------------------------------------ the method
+
+def _moco(**kw):
+    torch.manual_seed(0)
+    return MoCo(models.SmallCNN(width=4), queue_size=kw.pop("queue_size", 20), proj_hidden_dim=16, proj_dim=8,
+                transform=augment.simclr_augment(16), **kw)
+
+
+@pytest.mark.parametrize("groups,mlp", [(1, True), (2, False)])
+def test_training_step_updates_queue_and_gradients_reach_only_the_query_side(groups, mlp):
+    m = _moco(shuffle_groups=groups, mlp=mlp)
+    x = torch.rand(6, 3, 16, 16)
+    loss = m.training_step(x)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in m.encoder.parameters())
+    assert all(p.grad is None for p in m.key_encoder.parameters())
+    assert int(m.queue.ptr) == 6
+    torch.testing.assert_close(m.queue.queue[:6].norm(dim=1), torch.ones(6))
+    assert 0.0 <= m.last_accuracy <= 1.0
+    assert len(m.projection_head.net) == (3 if mlp else 1)
+
+
+def test_key_encoder_follows_query_encoder_in_training():
+    m = _moco(momentum=0.5, queue_size=16)
+    x = torch.rand(32, 3, 16, 16)
+    before = [p.clone() for p in m.key_encoder.parameters()]
+    hist = train(m, (x, torch.zeros(32)), epochs=1, batch_size=8, lr=1e-2, device="cpu", progress=False)
+    assert len(hist["step_loss"]) == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.key_encoder.parameters()))
+    assert all(not p.requires_grad for p in m.key_encoder.parameters())
+    # m = 0: after a step the key encoder is the query encoder
+    m0 = _moco(momentum=0.0)
+    train(m0, (x, torch.zeros(32)), epochs=1, batch_size=8, lr=1e-2, device="cpu", progress=False)
+    for a, b in zip(m0.encoder.parameters(), m0.key_encoder.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_moco_checkpoint_holds_the_queue(tmp_path):
+    m = _moco()
+    x = torch.rand(16, 3, 16, 16)
+    train(m, (x, torch.zeros(16)), epochs=1, batch_size=8, lr=1e-3, device="cpu", progress=False,
+          checkpoint=tmp_path / "moco.pt")
+    state = torch.load(tmp_path / "moco.pt", weights_only=False)["model"]
+    torch.testing.assert_close(state["queue.queue"], m.queue.queue)
+    assert int(state["queue.ptr"]) == 16 % 20
+
+
+def test_moco_v2_augment_is_simclr_at_half_strength():
+    t = moco.moco_v2_augment(32)
+    assert t.crop_scale == (0.2, 1.0) and t.jitter_strength == 0.5 and t.blur_p == 0.0
+    assert moco.moco_v2_augment(32, blur=True).blur_p == 0.5
+
+
+def test_moco_bad_arguments():
+    with pytest.raises(ValueError, match="temperature"):
+        _moco(temperature=0.0)
+    with pytest.raises(ValueError, match="shuffle_groups"):
+        _moco(shuffle_groups=0)
+    m = _moco(queue_size=4)
+    with pytest.raises(ValueError, match="does not fit"):
+        m.training_step(torch.rand(6, 3, 16, 16))
+    assert math.isnan(_moco().last_accuracy)
+
+
+def test_pretext_accuracy_monitor():
+    m = _moco()
+    assert math.isnan(m.pop_accuracy())
+    for _ in range(3):
+        m.training_step(torch.rand(4, 3, 16, 16))
+    out = moco.moco_monitor(knn=lambda method: {"knn": 0.5})(m)
+    assert 0.0 <= out["pretext"] <= 1.0 and out["knn"] == 0.5
+    assert math.isnan(m.pop_accuracy())            # reset after reading
+
+
+def test_batch_negatives_loss_matches_loop():
+    m = _moco(batch_negatives=True, temperature=0.3)
+    g = torch.Generator().manual_seed(0)
+    q = F.normalize(torch.randn(4, 8, generator=g), dim=1)
+    k = F.normalize(torch.randn(4, 8, generator=g), dim=1)
+    queue = F.normalize(torch.randn(6, 8, generator=g), dim=1)
+    total = 0.0
+    for i in range(4):  # candidates: every key of the batch, then the queue; the positive is key i
+        logits = torch.stack([q[i] @ c for c in list(k) + list(queue)]) / 0.3
+        total = total - (logits[i] - torch.logsumexp(logits, 0))
+    torch.testing.assert_close(m._loss(q, k, queue), total / 4)
+    m.batch_negatives = False
+    torch.testing.assert_close(m._loss(q, k, queue), moco_loss_reference(q, k, queue, 0.3))
+
+
+def test_symmetric_step_enqueues_both_views():
+    m = _moco(symmetric=True, queue_size=20)
+    loss = m.training_step(torch.rand(6, 3, 16, 16))
+    assert int(m.queue.ptr) == 12 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in m.encoder.parameters())
