@@ -1,0 +1,338 @@
+"""Learning without negatives: BYOL (Grill et al. 2020, arXiv:2006.07733) and SimSiam
+(Chen & He 2020, arXiv:2011.10566).
+
+Both regress one view's prediction onto the other view's projection. Nothing in the loss
+pushes different images apart, so something else must keep the network from mapping
+every image to the same point (collapse): the *predictor* on the online branch and the
+*stop-gradient* on the target branch. BYOL's target is also a slow exponential moving
+average (EMA) of the online network; SimSiam shows the EMA is optional.
+
+Shape legend: B batch, D width, C/H/W image.
+
+    online:  x -> encoder f -> projector g -> predictor q -> p   (trained)
+    target:  x -> encoder f' -> projector g'             -> z   (EMA of f, g; no gradient)
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .. import augment
+from ..models import ProjectionHead
+
+# --------------------------------------------------------------------------------------
+# heads
+
+
+class BYOLProjectionHead(ProjectionHead):
+    """BYOL's projector g (arXiv:2006.07733, Sec. 3.3): Linear -> BatchNorm -> ReLU -> Linear,
+    4096 hidden and 256 output units in the paper. (B, in_dim) -> (B, out_dim)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int = 4096, out_dim: int = 256):
+        super().__init__(in_dim, hidden_dim, out_dim, num_layers=2, batch_norm=True)
+
+
+class BYOLPredictionHead(ProjectionHead):
+    """BYOL's predictor q (arXiv:2006.07733, Sec. 3.3): the same MLP shape as the projector,
+    mapping a projection to a prediction of the other view's target projection.
+    (B, in_dim) -> (B, out_dim). SimSiam uses a bottleneck: hidden = in_dim / 4."""
+
+    def __init__(self, in_dim: int = 256, hidden_dim: int = 4096, out_dim: int = 256):
+        super().__init__(in_dim, hidden_dim, out_dim, num_layers=2, batch_norm=True)
+
+
+# --------------------------------------------------------------------------------------
+# the loss
+
+
+def regression_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """BYOL's normalised regression loss (arXiv:2006.07733, Eq. 2), averaged over the batch:
+
+        || p/||p|| - z/||z|| ||^2  =  2 - 2 cos(p, z)      (in [0, 4])
+
+    p: (B, D) online predictions; z: (B, D) target projections. The loss does NOT detach
+    ``z``: the caller applies the stop-gradient (BYOL computes z under ``no_grad``), so
+    that the notebook can remove it on purpose.
+    """
+    if p.dim() != 2 or z.dim() != 2:
+        raise ValueError(f"regression_loss expects p and z of shape (B, D); got {tuple(p.shape)} "
+                         f"and {tuple(z.shape)}")
+    if p.shape != z.shape:
+        raise ValueError(f"regression_loss: p and z must have the same shape (B, D); got "
+                         f"{tuple(p.shape)} and {tuple(z.shape)}")
+    cos = F.cosine_similarity(p.float(), z.float(), dim=1, eps=1e-8)  # (B,)
+    return (2 - 2 * cos).mean()
+
+
+def symmetric_regression_loss(p1, p2, z1, z2) -> torch.Tensor:
+    """BYOL's symmetrised loss L + L~ (arXiv:2006.07733, Sec. 3.1): view 1's prediction
+    regresses onto view 2's target and vice versa. All (B, D). In [0, 8]."""
+    return regression_loss(p1, z2) + regression_loss(p2, z1)
+
+
+# --------------------------------------------------------------------------------------
+# the EMA target
+
+
+def _check_momentum(m: float, name: str = "momentum") -> None:
+    if not isinstance(m, (int, float)) or not 0.0 <= m <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] (0 copies the online network, 1 keeps the "
+                         f"target), got {m!r}")
+
+
+def cosine_momentum(step: int, total_steps: int, base: float = 0.996) -> float:
+    """BYOL's target decay rate at step k of K (arXiv:2006.07733, Sec. 3.3):
+
+        tau_k = 1 - (1 - tau_base) * (cos(pi k / K) + 1) / 2
+
+    rising from ``base`` at k = 0 to 1 at k = K (the target freezes at the end)."""
+    _check_momentum(base, "base")
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if not 0 <= step <= total_steps:
+        raise ValueError(f"step must be in [0, total_steps={total_steps}], got {step}")
+    return 1 - (1 - base) * (math.cos(math.pi * step / total_steps) + 1) / 2
+
+
+def make_target(online: nn.Module) -> nn.Module:
+    """The target network: a deep copy of ``online`` (same constructor arguments, same
+    weights) with gradients switched off. Never ``type(online)()``, which loses the
+    arguments the online network was built with."""
+    target = copy.deepcopy(online)
+    for p in target.parameters():
+        p.requires_grad_(False)
+    return target
+
+
+@torch.no_grad()
+def update_momentum(online: nn.Module, target: nn.Module, m: float) -> None:
+    """EMA update in place: target <- m * target + (1 - m) * online (arXiv:2006.07733, Eq. 1).
+
+    m = 0 copies the online network, m = 1 keeps the target. Buffers: floating-point
+    ones (BatchNorm running mean and variance) follow the same EMA as the weights, so the
+    target stays one consistent averaged network; integer ones (BatchNorm's
+    ``num_batches_tracked`` counter) are copied from the online network. ``lerp_`` is
+    exact at both ends (weight 0 returns the target, weight 1 the online value).
+    """
+    _check_momentum(m, "m")
+    online_state, target_state = _paired_state(online, target)
+    for name, t in target_state.items():
+        o = online_state[name]
+        if t.is_floating_point():
+            t.lerp_(o.to(t.dtype), 1.0 - m)
+        else:
+            t.copy_(o)
+
+
+def _paired_state(online: nn.Module, target: nn.Module):
+    """Parameters and buffers of both networks by name; they must have the same layout."""
+    online_state = dict(online.named_parameters()) | dict(online.named_buffers())
+    target_state = dict(target.named_parameters()) | dict(target.named_buffers())
+    if online_state.keys() != target_state.keys():
+        missing = sorted(online_state.keys() ^ target_state.keys())[:3]
+        raise ValueError(f"online and target networks differ in their parameters/buffers "
+                         f"(e.g. {missing}); build the target with make_target(online)")
+    for name, t in target_state.items():
+        if t.shape != online_state[name].shape:
+            raise ValueError(f"parameter {name!r} has shape {tuple(online_state[name].shape)} "
+                             f"online but {tuple(t.shape)} in the target")
+    return online_state, target_state
+
+
+# --------------------------------------------------------------------------------------
+# collapse metrics
+
+
+def embedding_std(z: torch.Tensor) -> float:
+    """Standard deviation of the L2-normalised embeddings over the batch, averaged over
+    the D dimensions (SimSiam, arXiv:2011.10566, Sec. 4.1). z: (B, D).
+
+    A healthy spread gives about 1/sqrt(D) (a unit vector spread evenly over D dims);
+    a collapsed output, the same vector for every image, gives 0."""
+    if z.dim() != 2 or z.shape[0] < 2:
+        raise ValueError(f"embedding_std expects z of shape (B, D) with B >= 2, got {tuple(z.shape)}")
+    return F.normalize(z.float(), dim=1).std(dim=0).mean().item()
+
+
+def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> float:
+    """exp(entropy) of the normalised singular values of the embedding matrix z (B, D)
+    (Roy & Vetterli 2007; RankMe, arXiv:2210.02885). Between 1 (every row the same
+    direction: complete collapse) and min(B, D) (all directions used equally); a
+    value far below min(B, D) means dimensional collapse."""
+    if z.dim() != 2:
+        raise ValueError(f"effective_rank expects z of shape (B, D), got {tuple(z.shape)}")
+    s = torch.linalg.svdvals(z.float())
+    p = s / (s.sum() + eps)
+    return torch.exp(-(p * torch.log(p + eps)).sum()).item()
+
+
+# --------------------------------------------------------------------------------------
+# the methods
+
+
+def byol_transforms(image_size: int = 32, strength: float = 0.5, blur: bool = False,
+                    crop_scale=(0.08, 1.0), preset: str = "simclr"):
+    """BYOL's two asymmetric augmentations (arXiv:2006.07733, Table 6), batched: the same
+    crop, flip, colour jitter and grayscale; view 1 always blurred, view 2 rarely blurred
+    and sometimes solarised. ``blur=False`` drops the blur, as is usual on 32x32 images.
+
+    ``preset="shapes"`` builds both on notebook 03's ``simclr.shapes_augment`` (a full
+    random hue and a rotation by a multiple of 90 degrees on top), for the embedded data.
+    Returns (transform of view 1, transform of view 2)."""
+    if preset not in ("simclr", "shapes"):
+        raise ValueError(f"preset must be 'simclr' or 'shapes', got {preset!r}")
+    if preset == "shapes":
+        from .simclr import shapes_augment as make
+    else:
+        make = augment.simclr_augment
+    common = dict(strength=strength, crop_scale=tuple(crop_scale))
+    t1 = make(image_size, **common, blur_p=1.0 if blur else 0.0)
+    t2 = make(image_size, **common, blur_p=0.1 if blur else 0.0, solarize_p=0.2)
+    return t1, t2
+
+
+class BYOL(nn.Module):
+    """BYOL (arXiv:2006.07733): online encoder + projector + predictor, target encoder +
+    projector as an EMA of the online ones, symmetric regression loss.
+
+    ``use_predictor=False`` removes the predictor (the collapse experiment).
+    ``momentum_base``: tau_base of the cosine schedule; ``after_step`` updates the target.
+    """
+
+    def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 4096, proj_dim: int = 256,
+                 pred_hidden_dim: int = 4096, momentum_base: float = 0.996, transforms=None,
+                 use_predictor: bool = True, channels_last: bool = False):
+        super().__init__()
+        _check_momentum(momentum_base, "momentum_base")
+        self.encoder = encoder
+        self.projection_head = BYOLProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim)
+        self.prediction_head = (BYOLPredictionHead(proj_dim, pred_hidden_dim, proj_dim)
+                                if use_predictor else nn.Identity())
+        self.target_encoder = make_target(self.encoder)
+        self.target_projection_head = make_target(self.projection_head)
+        self.momentum_base, self.momentum = momentum_base, momentum_base
+        self.transforms = transforms or byol_transforms()
+        self.channels_last = channels_last
+
+    def project(self, x):  # (B, C, H, W) -> online projection (B, proj_dim)
+        return self.projection_head(self.encoder.forward_features(x))
+
+    @torch.no_grad()
+    def target_project(self, x):  # (B, C, H, W) -> target projection (B, proj_dim), no gradient
+        return self.target_projection_head(self.target_encoder.forward_features(x))
+
+    def training_step(self, x, y=None):
+        x1, x2 = self.transforms[0](x), self.transforms[1](x)
+        if self.channels_last and x.is_cuda:
+            x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
+        p1, p2 = self.prediction_head(self.project(x1)), self.prediction_head(self.project(x2))
+        z1, z2 = self.target_project(x1), self.target_project(x2)  # stop-gradient: no_grad
+        return symmetric_regression_loss(p1, p2, z1, z2)
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """After the optimiser step k (0-based): target <- EMA with tau at k + 1."""
+        self.momentum = cosine_momentum(min(step + 1, total_steps), total_steps, self.momentum_base)
+        update_momentum(self.encoder, self.target_encoder, self.momentum)
+        update_momentum(self.projection_head, self.target_projection_head, self.momentum)
+
+
+class SimSiamProjectionHead(nn.Module):
+    """SimSiam's projector (arXiv:2011.10566, Sec. 4.1): 3 layers, BatchNorm on every layer,
+    including the output. (B, in_dim) -> (B, out_dim)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int = 2048, out_dim: int = 2048):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim, affine=False))
+
+    def forward(self, h):
+        return self.net(h)
+
+
+class SimSiam(nn.Module):
+    """SimSiam (arXiv:2011.10566, Algorithm 1): BYOL without the EMA. One network f (encoder
+    + projector) and a bottleneck predictor h; loss = D(p1, sg(z2)) / 2 + D(p2, sg(z1)) / 2
+    with D = -cosine, the same direction of gradient as BYOL's 2 - 2 cos (in [-1, 1]).
+
+    ``stop_gradient=False`` removes the stop-gradient (the paper's Fig. 2: it collapses).
+    """
+
+    def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 2048, proj_dim: int = 2048,
+                 pred_hidden_dim: int = 512, transform=None, stop_gradient: bool = True,
+                 channels_last: bool = False):
+        super().__init__()
+        self.encoder = encoder
+        self.projection_head = SimSiamProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim)
+        self.prediction_head = BYOLPredictionHead(proj_dim, pred_hidden_dim, proj_dim)
+        self.transform = transform or augment.simclr_augment()
+        self.stop_gradient, self.channels_last = stop_gradient, channels_last
+
+    def project(self, x):  # (B, C, H, W) -> (B, proj_dim)
+        return self.projection_head(self.encoder.forward_features(x))
+
+    def training_step(self, x, y=None):
+        x1, x2 = self.transform(x), self.transform(x)
+        if self.channels_last and x.is_cuda:
+            x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
+        z1, z2 = self.project(x1), self.project(x2)
+        p1, p2 = self.prediction_head(z1), self.prediction_head(z2)
+        if self.stop_gradient:
+            z1, z2 = z1.detach(), z2.detach()
+        return (regression_loss(p1, z2) + regression_loss(p2, z1)) / 4 - 1  # = -(cos + cos) / 2
+
+
+# --------------------------------------------------------------------------------------
+# watching for collapse during training
+
+
+def collapse_monitor(images: torch.Tensor, knn=None):
+    """An ``eval_fn`` for ``train``: collapse metrics of ``method`` on fixed ``images``
+    (B, C, H, W) float in [0, 1], in eval mode: the std of the normalised projections
+    (``std``) and of the encoder features (``std_h``), their effective ranks (``erank``,
+    ``erank_h``), and optionally ``knn`` accuracy from an eval_fn such as
+    ``evaluate.knn_monitor``."""
+    def eval_fn(method):
+        was_training = method.training
+        method.eval()
+        try:
+            with torch.no_grad():
+                x = images.to(next(method.parameters()).device)
+                h = method.encoder.forward_features(x)
+                z = method.projection_head(h)
+        finally:
+            method.train(was_training)
+        out = {"std": embedding_std(z), "std_h": embedding_std(h),
+               "erank": effective_rank(z), "erank_h": effective_rank(h)}
+        return out | (knn(method) if knn is not None else {})
+    return eval_fn
+
+
+def plot_collapse(histories: dict, dim: int, steps_per_epoch=1, title: str = "Collapse, measured"):
+    """Three panels over training for several runs: std of the normalised projections
+    (with 1/sqrt(dim), the healthy level), their effective rank, and kNN accuracy when
+    recorded. ``histories``: {run name: history from ``train`` with a collapse_monitor};
+    ``steps_per_epoch``: an int, or {run name: int}, to put runs on one axis of steps."""
+    has_knn = any("knn" in e for h in histories.values() for e in h["eval"])
+    fig, axes = plt.subplots(1, 3 if has_knn else 2, figsize=(13 if has_knn else 9, 3.6))
+    panels = [("std", "std of normalised z"), ("erank", "effective rank of z")]
+    panels += [("knn", "kNN accuracy")] if has_knn else []
+    for ax, (key, label) in zip(axes, panels):
+        for name, h in histories.items():
+            spe = steps_per_epoch[name] if isinstance(steps_per_epoch, dict) else steps_per_epoch
+            pts = [(e["epoch"] * spe, e[key]) for e in h["eval"] if key in e]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=name)
+        if key == "std":
+            ax.axhline(1 / math.sqrt(dim), color="gray", ls="--", lw=1, label="1/sqrt(D)")
+        ax.set(xlabel="training step" if steps_per_epoch != 1 else "epoch", ylabel=label, title=label)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
