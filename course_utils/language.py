@@ -372,25 +372,40 @@ def configure_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1,
 
 
 @torch.no_grad()
+def _evaluate(method: nn.Module, data, batch_size: int, seed: int) -> tuple[float, int, int]:
+    """(total loss in nats, correct top-1 predictions, number of targets) over ``data``, in eval mode."""
+    inputs, targets = data
+    was_training = method.training
+    method.eval()
+    generator = torch.Generator(device=inputs.device).manual_seed(seed)
+    total, correct, count = 0.0, 0, 0
+    for i in range(0, len(inputs), batch_size):
+        logits, t = method.logits_and_targets(inputs[i:i + batch_size], targets[i:i + batch_size],
+                                              generator=generator)
+        keep = t != IGNORE_INDEX
+        total += lm_loss(logits, t, reduction="sum").item()
+        correct += int((logits.argmax(dim=-1) == t)[keep].sum())
+        count += int(keep.sum())
+    method.train(was_training)
+    if count == 0:
+        raise ValueError("no position of data has a target")
+    return total, correct, count
+
+
 def evaluate_bpc(method: nn.Module, data, batch_size: int = 64, seed: int = 0) -> float:
     """Bits per predicted character on ``data`` (an (inputs, targets) pair), in eval mode.
 
     Averaged over every target (not over batches). For MLM the corruption uses a generator
     seeded with ``seed``, so repeated evaluations hide the same characters."""
-    inputs, targets = data
-    was_training = method.training
-    method.eval()
-    generator = torch.Generator(device=inputs.device).manual_seed(seed)
-    total, count = 0.0, 0
-    for i in range(0, len(inputs), batch_size):
-        logits, t = method.logits_and_targets(inputs[i:i + batch_size], targets[i:i + batch_size],
-                                              generator=generator)
-        total += lm_loss(logits, t, reduction="sum").item()
-        count += int((t != IGNORE_INDEX).sum())
-    method.train(was_training)
-    if count == 0:
-        raise ValueError("no position of data has a target")
+    total, _, count = _evaluate(method, data, batch_size, seed)
     return bits_per_character(total / count)
+
+
+def evaluate_accuracy(method: nn.Module, data, batch_size: int = 64, seed: int = 0) -> float:
+    """How often the most probable character is the right one, over every target of ``data``
+    (the next character for CLM, the chosen characters for MLM)."""
+    _, correct, count = _evaluate(method, data, batch_size, seed)
+    return correct / count
 
 
 # ------------------------------------------------------------------------------ using the models
@@ -512,6 +527,21 @@ def show_corruption(tokenizer, clean: torch.Tensor, inputs: torch.Tensor, target
     return f"text:   {show(clean)}\ninput:  {show(inputs)}\nchosen: {''.join(marks)}"
 
 
+def show_restoration(tokenizer, clean: torch.Tensor, inputs: torch.Tensor, restored: torch.Tensor,
+                     mask_symbol: str = "#") -> str:
+    """Four aligned lines for one sequence (T,): the text, the input with its masks, the model's
+    restoration, and under each masked position ``+`` (right) or ``x`` (wrong)."""
+    def show(ids):
+        return "".join("|" if c == "\n" else (mask_symbol if len(c) > 1 else c)
+                       for c in (tokenizer.itos[i] for i in ids.tolist()))
+
+    masked = (inputs == tokenizer.mask_id).tolist()
+    marks = ["+" if m and r == c else "x" if m else " "
+             for m, r, c in zip(masked, restored.tolist(), clean.tolist())]
+    return (f"text:     {show(clean)}\ninput:    {show(inputs)}\nrestored: {show(restored)}\n"
+            f"          {''.join(marks)}")
+
+
 def plot_bpc(histories: dict, untrained: dict | None = None, title: str = "Loss in bits per character"):
     """One panel per model: training loss per step (smoothed) and validation after each epoch,
     in bits per character; the untrained model's validation level as a dashed line.
@@ -542,7 +572,8 @@ def plot_attention_masks(T: int = 8):
     for ax, (name, mask) in zip(axes, [("bidirectional (MLM, BERT)", torch.ones(T, T, dtype=torch.bool)),
                                        ("causal (CLM, GPT)", causal_mask(T))]):
         ax.imshow(mask.float().numpy(), cmap="Blues", vmin=0, vmax=1)
-        ax.set(title=name, xlabel="key position j (attended to)", ylabel="query position i")
+        ax.set(title=name, xlabel="key position j (attended to)", ylabel="query position i",
+               xticks=range(0, T, 2), yticks=range(0, T, 2))
     fig.suptitle("Which positions each position may attend to (blue = allowed)")
     fig.tight_layout()
     return fig

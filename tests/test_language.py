@@ -395,8 +395,9 @@ def test_blank_examples_and_rates():
         L.blank_examples(text, 500, block_size=24, word_len=(3, 4))
     answered = [{"word": "cat", "mlm": "cat", "clm_continue": "dog", "clm_choice": "cat"},
                 {"word": "mat", "mlm": "hat", "clm_continue": "mat", "clm_choice": "sat"}]
-    assert L.blank_rates(answered) == {"MLM fills the exact word": 0.5, "MLM fills the right characters": 5 / 6,
-                                       "CLM continues with the word": 0.5, "CLM picks it among the candidates": 0.5}
+    assert L.blank_rates(answered) == {
+        "MLM fills the exact word": 0.5, "MLM fills the right characters": 5 / 6,
+        "CLM continues with the word": 0.5, "CLM picks it among the candidates": 0.5}
 
 
 def test_answer_blanks_gives_every_answer_the_right_length():
@@ -406,3 +407,19 @@ def test_answer_blanks_gives_every_answer_the_right_length():
     (a,) = L.answer_blanks(mlm, clm, tok, [ex])
     assert len(a["mlm"]) == len(a["clm_continue"]) == 3 and "[MASK]" not in a["mlm"] + a["clm_continue"]
     assert a["clm_choice"] in ex["candidates"] and len(a["scores"]) == 3
+
+
+def test_evaluate_accuracy_counts_top1_over_targets():
+    method = L.CausalLM(_model(True, V=5, T=4))
+    x, y = L.language_data(torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3]), 4, "clm")
+    with torch.no_grad():
+        pred = method.model(x).argmax(-1)
+    assert L.evaluate_accuracy(method, (x, y), batch_size=1) == (pred == y).float().mean().item()
+
+
+def test_show_restoration_marks_right_and_wrong():
+    tok = CharTokenizer.from_text("abc", specials=("[MASK]",))
+    clean, inputs = tok.encode("abc"), torch.tensor([tok.mask_id, 1, tok.mask_id])
+    restored = tok.encode("abb")
+    assert L.show_restoration(tok, clean, inputs, restored).splitlines() == [
+        "text:     abc", "input:    #b#", "restored: abb", "          + x"]
