@@ -166,21 +166,21 @@ def test_grouped_forward_is_ghost_batchnorm_and_unshuffles():
 
 def _moco(**kw):
     torch.manual_seed(0)
-    return MoCo(models.SmallCNN(width=4), queue_size=kw.pop("queue_size", 20), proj_hidden_dim=16, proj_dim=8,
-                transform=augment.simclr_augment(16), **kw)
+    kw = {"queue_size": 20, "symmetric": False, "shuffle_groups": 1} | kw
+    return MoCo(models.SmallCNN(width=4), proj_hidden_dim=16, proj_dim=8, transform=augment.simclr_augment(16), **kw)
 
 
 @pytest.mark.parametrize("groups,mlp", [(1, True), (2, False)])
 def test_training_step_updates_queue_and_gradients_reach_only_the_query_side(groups, mlp):
-    m = _moco(shuffle_groups=groups, mlp=mlp)
-    x = torch.rand(6, 3, 16, 16)
+    m = _moco(shuffle_groups=groups, mlp=mlp, queue_size=40)
+    x = torch.rand(32, 3, 16, 16)                 # 2 groups of 16 when groups = 2
     loss = m.training_step(x)
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None for p in m.encoder.parameters())
     assert all(p.grad is None for p in m.key_encoder.parameters())
-    assert int(m.queue.ptr) == 6
-    torch.testing.assert_close(m.queue.queue[:6].norm(dim=1), torch.ones(6))
+    assert int(m.queue.ptr) == 32
+    torch.testing.assert_close(m.queue.queue[:32].norm(dim=1), torch.ones(32))
     assert 0.0 <= m.last_accuracy <= 1.0
     assert len(m.projection_head.net) == (3 if mlp else 1)
 
@@ -222,8 +222,10 @@ def test_moco_bad_arguments():
     with pytest.raises(ValueError, match="shuffle_groups"):
         _moco(shuffle_groups=0)
     m = _moco(queue_size=4)
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="queue_size=4 is smaller than the 6 keys"):
         m.training_step(torch.rand(6, 3, 16, 16))
+    with pytest.raises(ValueError, match="twice for the symmetric loss"):
+        _moco(queue_size=10, symmetric=True).training_step(torch.rand(6, 3, 16, 16))
     assert math.isnan(_moco().last_accuracy)
 
 
@@ -250,6 +252,15 @@ def test_batch_negatives_loss_matches_loop():
     torch.testing.assert_close(m._loss(q, k, queue), total / 4)
     m.batch_negatives = False
     torch.testing.assert_close(m._loss(q, k, queue), moco_loss_reference(q, k, queue, 0.3))
+
+
+def test_defaults_follow_the_cifar_demo_and_small_groups_merge():
+    m = MoCo(models.SmallCNN(width=4))
+    assert (m.temperature, m.momentum, m.symmetric, m.shuffle_groups, len(m.queue)) == (0.1, 0.99, True, 4, 4096)
+    calls = []
+    m._query_net = lambda x: calls.append(len(x)) or torch.randn(len(x), 128)
+    m._queries_and_keys(torch.rand(40, 3, 16, 16), torch.rand(40, 3, 16, 16))
+    assert calls == [20, 20]                      # 40 images: 2 groups of 20, not 4 of 10
 
 
 def test_symmetric_step_enqueues_both_views():

@@ -148,18 +148,22 @@ def moco_v2_augment(image_size: int = 32, blur: bool = False, crop_scale=(0.2, 1
 class MoCo(nn.Module):
     """MoCo v1/v2 (arXiv:1911.05722, 2003.04297) around any encoder with ``forward_features``.
 
+    The defaults are those of MoCo's CIFAR-10 demo for small images (t = 0.1, m = 0.99, a
+    symmetric loss, split and shuffled BatchNorm), not the ImageNet paper's (t = 0.2,
+    m = 0.999, one direction); on short runs with small data they learn much faster.
+
     queue_size: K negatives; momentum: m of the key encoder; temperature: t of InfoNCE;
     mlp: MoCo v2's 2-layer MLP head (hidden = proj_hidden_dim, no BatchNorm) instead of v1's
     linear one; shuffle_groups: > 1 computes queries in that many BatchNorm groups and keys
     in the same number of groups of a shuffled batch (shuffling BN on one device); 1 uses
-    plain whole-batch BatchNorm. symmetric: both views serve as queries, each against the
-    other's key, the two losses are added and both keys enqueued (as MoCo's CIFAR-10 demo
-    does); twice the learning signal per image for the same encoder passes plus two key
-    passes."""
+    plain whole-batch BatchNorm (groups of fewer than 16 images are merged). symmetric: both
+    views serve as queries, each against the other's key, the two losses are added and both
+    keys enqueued (as MoCo's CIFAR-10 demo does): twice the learning signal per image for
+    two more key passes. batch_negatives: the other keys of the batch are negatives too (not in MoCo)."""
 
     def __init__(self, encoder: nn.Module, queue_size: int = 4096, momentum: float = 0.99,
-                 temperature: float = 0.2, proj_hidden_dim: int = 512, proj_dim: int = 128,
-                 mlp: bool = True, transform=None, shuffle_groups: int = 1, symmetric: bool = False,
+                 temperature: float = 0.1, proj_hidden_dim: int = 512, proj_dim: int = 128,
+                 mlp: bool = True, transform=None, shuffle_groups: int = 4, symmetric: bool = True,
                  batch_negatives: bool = False, channels_last: bool = False):
         super().__init__()
         _check_momentum(momentum)
@@ -189,8 +193,9 @@ class MoCo(nn.Module):
         return F.normalize(self._query_net(x), dim=1)
 
     def _queries_and_keys(self, x1, x2):
-        """Normalised queries of x1 (with gradient) and keys of x2 (without), (B, D) each."""
-        g = min(self.shuffle_groups, len(x1))
+        """Normalised queries of x1 (with gradient) and keys of x2 (without), (B, D) each.
+        BatchNorm groups keep at least 16 images each (smaller ones make noisy statistics)."""
+        g = max(1, min(self.shuffle_groups, len(x1) // 16))
         q = F.normalize(grouped_forward(self._query_net, x1, g), dim=1)
         with torch.no_grad():
             perm = torch.randperm(len(x2), device=x2.device) if g > 1 else None
@@ -198,6 +203,11 @@ class MoCo(nn.Module):
         return q, k
 
     def training_step(self, x, y=None):
+        per_step = len(x) * (2 if self.symmetric else 1)
+        if per_step > len(self.queue):
+            raise ValueError(f"queue_size={len(self.queue)} is smaller than the {per_step} keys a step enqueues "
+                             f"(batch {len(x)}{', twice for the symmetric loss' if self.symmetric else ''}); "
+                             f"use queue_size >= {per_step}")
         x1, x2 = self.transform(x), self.transform(x)
         if self.channels_last and x.is_cuda:
             x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
