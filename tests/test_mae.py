@@ -257,3 +257,23 @@ def test_classifier_accuracy_counts():
     labels = torch.tensor([0, 0, 0, 1])
     data = (torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), labels)
     assert classifier_accuracy(vit, clf, data) == 0.75
+
+
+def test_plot_mae_history_labels():
+    from course_utils.methods.mae import plot_mae_history
+
+    fig = plot_mae_history({"step_loss": [1.0, 0.5], "eval": [{"epoch": 1, "masked_mse": 0.1}]}, title="t")
+    assert fig.axes[1].get_ylabel().startswith("mean squared error") and fig.axes[0].get_xlabel() == "step"
+
+
+def test_sincos_positions_fixed_and_distinct():
+    from course_utils.methods.mae import sincos_pos_embed_2d
+
+    pe = sincos_pos_embed_2d(16, 4)
+    assert pe.shape == (16, 16) and pe.abs().max() <= 1
+    assert torch.cdist(pe, pe).add(torch.eye(16)).min() > 0.1  # every position different
+    with pytest.raises(ValueError, match="divisible by 4"):
+        sincos_pos_embed_2d(10, 4)
+    mae = _mae()
+    torch.testing.assert_close(mae.encoder.pos_embed[0], sincos_pos_embed_2d(16, 4))
+    assert not mae.encoder.pos_embed.requires_grad and not mae.decoder_pos_embed.requires_grad

@@ -146,6 +146,23 @@ def normalize_patches(patches: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 # the model
 
 
+def sincos_pos_embed_2d(dim: int, grid_size: int) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position embeddings (N = grid_size**2, dim), as MAE uses
+    (facebookresearch/mae ``get_2d_sincos_pos_embed``): half the width encodes the row,
+    half the column, each with sines and cosines of geometrically spaced frequencies."""
+    if dim % 4:
+        raise ValueError(f"dim must be divisible by 4 for 2-D sine-cosine embeddings, got {dim}")
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim / 4))  # (dim/4,)
+    coords = torch.arange(grid_size, dtype=torch.float64)
+    rows, cols = torch.meshgrid(coords, coords, indexing="ij")
+
+    def encode(pos):  # (N,) -> (N, dim/2)
+        angles = pos.flatten()[:, None] * omega[None, :]
+        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+    return torch.cat([encode(cols), encode(rows)], dim=1).float()  # (N, dim)
+
+
 class MAE(nn.Module):
     """Masked autoencoder around a ``TinyViT`` encoder (arXiv:2111.06377, Fig. 1).
 
@@ -156,7 +173,8 @@ class MAE(nn.Module):
     forward_loss:    MSE on the masked patches (optionally normalised pixels).
 
     ``encoder`` is kept whole, so after pre-training ``mae.encoder`` is an ordinary
-    TinyViT whose ``forward_features`` sees all patches.
+    TinyViT whose ``forward_features`` sees all patches. Its position embeddings are set
+    to fixed 2-D sine-cosine values (and frozen), as in the paper's code.
     """
 
     def __init__(self, encoder: TinyViT, decoder_dim: int = 64, decoder_depth: int = 2,
@@ -170,11 +188,17 @@ class MAE(nn.Module):
         self.encoder, self.mask_ratio, self.norm_pix_loss = encoder, mask_ratio, norm_pix_loss
         self.patch_size, self.crop_scale = encoder.patch_size, tuple(crop_scale)
         n, d, p, c = encoder.num_patches, encoder.num_features, encoder.patch_size, encoder.in_channels
+        # fixed sine-cosine positions in encoder and decoder, as in the paper's code: the
+        # model knows where every patch is from the first step
+        grid = math.isqrt(n)
+        with torch.no_grad():
+            encoder.pos_embed.copy_(sincos_pos_embed_2d(d, grid).unsqueeze(0))
+        encoder.pos_embed.requires_grad_(False)
         self.decoder_embed = nn.Linear(d, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
-        self.decoder_pos_embed = nn.Parameter(torch.zeros(1, n, decoder_dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
-        nn.init.trunc_normal_(self.decoder_pos_embed, std=0.02)
+        self.decoder_pos_embed = nn.Parameter(sincos_pos_embed_2d(decoder_dim, grid).unsqueeze(0),
+                                              requires_grad=False)
         self.decoder_blocks = nn.ModuleList(TransformerBlock(decoder_dim, decoder_heads)
                                             for _ in range(decoder_depth))
         self.decoder_norm = nn.LayerNorm(decoder_dim)
@@ -325,3 +349,18 @@ def classifier_accuracy(encoder: nn.Module, classifier: nn.Module, data, batch_s
     finally:
         encoder.train(was)
     return correct / total
+
+
+def plot_mae_history(history: dict, title: str = "MAE training"):
+    """Two panels: the training loss per step, and ``masked_mse`` of the monitored
+    reconstructions per epoch (from a ``ReconstructionMonitor``)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    ax1.plot(history["step_loss"], alpha=0.6)
+    ax1.set(xlabel="step", ylabel="loss on masked patches", title="training loss")
+    pts = [(e["epoch"], e["masked_mse"]) for e in history["eval"] if "masked_mse" in e]
+    if pts:
+        ax2.plot(*zip(*pts), marker="o")
+    ax2.set(xlabel="epoch", ylabel="mean squared error (pixels)", title="masked patches of the shown test images")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
