@@ -2,11 +2,17 @@
 
 Modules (each readable in one sitting):
 
-runtime   device, seeding, run profiles, timers          data      image data sets, batches
-shapes    the embedded procedural image data set         augment   batched augmentations
-models    encoders and heads                             losses    the loss functions
-methods   one module per method (a training_step each)   train     one loop for every method
-evaluate  features, kNN, linear probe                    plots     the figures
+runtime      device, seeding, run profiles, timers     data         image data sets, batches
+shapes       the embedded procedural image data set    datasets_io  CIFAR-10/STL-10 on disk, downloads
+augment      batched augmentations                     models       encoders and heads
+losses       the loss functions                        train        one loop for every method
+methods      one module per method (a training_step each: supervised, pretext, simclr, moco,
+             byol, mae)
+infonce      notebook 02: NCE, InfoNCE, the MI bound   evaluate     features, kNN, linear probe
+protocols    notebook 08: fine-tuning, few labels, the pitfalls of frozen evaluation
+text         corpora and the character tokenizer      language     notebook 07: MLM and CLM
+plots        the figures                               widgets      sliders that degrade gracefully
+checks*      feedback for the exercises                colab        the Colab badge and set-up cell
 """
 from .runtime import get_device, get_profile, runs_dir, seed_everything, setup
 
