@@ -34,8 +34,12 @@ SHAPES_SIZES = {"train": 10_000, "test": 2_000}
 
 def load_images(name: str = "shapes", split: str = "train", n: int | None = None,
                 root=None, download: bool = False, seed: int = 0) -> ImageData:
-    """Load an image data set by name; ``n`` keeps the first ``n`` images (already shuffled
-    for ``shapes``). ``download=True`` fetches CIFAR-10 / STL-10 when they are missing."""
+    """Load an image data set by name; ``download=True`` fetches CIFAR-10 / STL-10 when
+    they are missing.
+
+    ``n`` asks for ``n`` images: the first ``n`` of a real data set; for ``shapes``, ``n``
+    images drawn for that size (a different ``n`` draws a different set, so compare
+    numbers only between runs with the same ``n``)."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
     valid = SPLITS + (("unlabeled",) if name == "stl10" else ())
@@ -65,7 +69,8 @@ def _shapes_cached(split: str, n: int, seed: int):
 
 def _shapes(split: str, n: int, seed: int) -> ImageData:
     images, labels = _shapes_cached(split, n, seed)
-    return ImageData(images=images, labels=labels, classes=list(SHAPE_CLASSES), name="shapes")
+    # copies, so that a learner who edits a batch in place never changes the cached set
+    return ImageData(images=images.clone(), labels=labels.clone(), classes=list(SHAPE_CLASSES), name="shapes")
 
 
 def _digits(split: str, seed: int) -> ImageData:

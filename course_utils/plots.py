@@ -54,8 +54,12 @@ def show_views(originals: torch.Tensor, views: list, title: str = "Augmented vie
     return fig
 
 
-def plot_history(history: dict, title: str = "Training", smooth: int = 10):
-    """Loss per step (smoothed) and, if present, evaluation metrics per epoch."""
+def plot_history(history: dict, title: str = "Training", smooth: int = 10, keys=None,
+                 ylabel: str = "accuracy"):
+    """Loss per step (smoothed) and, if present, evaluation metrics per epoch.
+
+    ``keys`` chooses which evaluation metrics share the right panel (default: all of them);
+    give only metrics on one scale, and an ``ylabel`` that names it."""
     has_eval = bool(history.get("eval"))
     fig, axes = plt.subplots(1, 2 if has_eval else 1, figsize=(10 if has_eval else 5, 3.5), squeeze=False)
     ax = axes[0, 0]
@@ -70,9 +74,14 @@ def plot_history(history: dict, title: str = "Training", smooth: int = 10):
     if has_eval:
         ax = axes[0, 1]
         epochs = [e["epoch"] for e in history["eval"]]
-        for key in [k for k in history["eval"][0] if k != "epoch"]:
+        available = [k for k in history["eval"][0] if k != "epoch"]
+        keys = available if keys is None else list(keys)
+        unknown = [k for k in keys if k not in available]
+        if unknown:
+            raise ValueError(f"keys {unknown} are not in the history's evaluations; available: {available}")
+        for key in keys:
             ax.plot(epochs, [e[key] for e in history["eval"]], marker="o", label=key)
-        ax.set(xlabel="epoch", ylabel="accuracy", title="evaluation during training")
+        ax.set(xlabel="epoch", ylabel=ylabel, title="evaluation during training")
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()

@@ -129,6 +129,7 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
     start_epoch = 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, method)
+        _check_same_run(checkpoint, state["config"], {"batch_size": batch_size, "n": n, "seed": seed})
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
@@ -175,9 +176,21 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
                 "model": method.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
                 "rng": _rng_state(), "signature": model_signature(method),
-                "config": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}})
+                "config": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "n": n}})
     bar.close()
     return history
+
+
+def _check_same_run(checkpoint, saved: dict, now: dict) -> None:
+    """A checkpoint resumes only the run it came from: same data size, batch size and seed
+    (else the shuffle and the schedule would silently differ, or a finished run trained on
+    other data would be returned as if it were this one)."""
+    changed = {k: (saved[k], v) for k, v in now.items() if k in saved and saved[k] != v}
+    if changed:
+        what = ", ".join(f"{k} {a} in the checkpoint but {b} now" for k, (a, b) in changed.items())
+        raise ValueError(
+            f"checkpoint {checkpoint} belongs to another run ({what}). Delete the file, or pass "
+            "checkpoint= a new path, to train with the new settings.")
 
 
 def _check_finite(losses, epoch, checkpoint, optimizer):

@@ -26,3 +26,9 @@ def test_simclr_epoch_prints_throughput():
     out = _run("simclr_epoch.py", "--model", "small_cnn", "--width", "4", "--batch-size", "16", "--steps", "2",
                "--warmup", "1", "--data", "shapes", "--device", "cpu")
     assert "images/s" in out
+
+
+def test_augment_throughput_prints_both_pipelines_and_the_ratio():
+    out = _run("augment_throughput.py", "--n-images", "64", "--batch-size", "16", "--workers", "0",
+               "--device", "cpu")
+    assert "course_utils.augment" in out and "torchvision per-sample" in out and "ratio (a)/(b)" in out

@@ -231,15 +231,18 @@ def test_byol_step_trains_online_only_and_ema_follows():
     loss.backward()
     assert all(p.grad is not None for p in method.encoder.parameters())
     assert all(p.grad is None and not p.requires_grad for p in method.target_encoder.parameters())
-    before = [p.clone() for p in method.target_encoder.parameters()]
+    pairs = [(method.target_encoder, method.encoder), (method.target_projection_head, method.projection_head)]
+    before = [[p.clone() for p in target.parameters()] for target, _ in pairs]
     with torch.no_grad():
-        for p in method.encoder.parameters():
-            p.add_(1.0)
+        for _, online in pairs:
+            for p in online.parameters():
+                p.add_(1.0)
     method.after_step(0, 10)
     assert method.momentum == pytest.approx(cosine_momentum(1, 10, 0.9))
     m = method.momentum
-    for b, t, o in zip(before, method.target_encoder.parameters(), method.encoder.parameters()):
-        torch.testing.assert_close(t, m * b + (1 - m) * o)
+    for (target, online), old in zip(pairs, before):  # both target networks follow their online twins
+        for b, t, o in zip(old, target.parameters(), online.parameters()):
+            torch.testing.assert_close(t, m * b + (1 - m) * o)
     method.after_step(9, 10)
     assert method.momentum == 1.0
 

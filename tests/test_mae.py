@@ -245,7 +245,8 @@ def test_mae_trains_with_the_course_loop_and_monitor(tmp_path):
 def test_encoder_cost_drops_with_masking():
     vit = TinyViT(image_size=16, patch_size=4, dim=16, depth=2, num_heads=2)
     full, visible = encoder_cost(vit, 16, batch_size=4, repeats=1), encoder_cost(vit, 4, batch_size=4, repeats=1)
-    assert 3.5 < full["gflops"] / visible["gflops"] < 5  # about 4x fewer tokens, a bit more saved
+    # 4x fewer tokens: 4x less in the linear layers, 16x less in attention, so a bit more than 4x
+    assert 4.05 < full["gflops"] / visible["gflops"] < 5
 
 
 def test_classifier_accuracy_counts():

@@ -25,3 +25,12 @@ def test_figures_have_titles_and_labels():
 def test_results_table_text(capsys):
     text = plots.results_table({"raw pixels": {"knn": 0.25, "linear": 0.3}})
     assert "raw pixels" in text and "0.250" in text
+
+
+def test_plot_history_keys_choose_the_metrics_on_one_scale():
+    h = {"step_loss": [1.0] * 20, "eval": [{"epoch": 1, "knn": 0.3, "erank": 12.0}, {"epoch": 2, "knn": 0.5, "erank": 9.0}]}
+    fig = plots.plot_history(h, keys=["erank"], ylabel="effective rank")
+    labels = [line.get_label() for line in fig.axes[1].get_lines()]
+    assert labels == ["erank"] and fig.axes[1].get_ylabel() == "effective rank"
+    with pytest.raises(ValueError, match="keys \\['std'\\] are not in"):
+        plots.plot_history(h, keys=["std"])

@@ -71,12 +71,29 @@ def test_checkpoint_from_a_different_model_is_refused(tmp_path):
         tr.train(other, toy_data(), epochs=1, batch_size=16, checkpoint=ckpt, progress=False)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"batch_size": 8}, "batch_size 16 in the checkpoint but 8 now"),
+    ({"n": 48}, "n 64 in the checkpoint but 48 now"),
+    ({"seed": 1}, "seed 0 in the checkpoint but 1 now"),
+])
+def test_checkpoint_from_another_run_is_refused(tmp_path, change, message):
+    """Same model, other data or batches: resuming would silently mix two runs."""
+    ckpt = tmp_path / "run.pt"
+    run(1, ckpt)
+    kw = {"batch_size": 16, "seed": 0, **change}
+    images, labels = toy_data(kw.pop("n", 64))
+    with pytest.raises(ValueError, match=f"another run \\({message}\\).*Delete the file"):
+        tr.train(TinyMethod(), (images, labels), epochs=1, checkpoint=ckpt, progress=False, device="cpu", **kw)
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     ckpt = tmp_path / "run.pt"
     run(1, ckpt)
     before = ckpt.read_bytes()
 
-    def boom(*a, **k):
+    def boom(obj, f, *a, **k):  # writes half a file, then is interrupted
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tr.torch, "save", boom)

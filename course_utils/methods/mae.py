@@ -313,6 +313,16 @@ def show_reconstructions(originals, rows: list, title: str, size: float = 1.2):
     return fig
 
 
+def _math_attention():
+    """Force the plain attention kernel (torch >= 2.3); older torch counts what it can."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # pragma: no cover - torch < 2.3
+        import contextlib
+        return contextlib.nullcontext()
+    return sdpa_kernel(SDPBackend.MATH)
+
+
 def encoder_cost(encoder: TinyViT, num_tokens: int, batch_size: int = 64, repeats: int = 3) -> dict:
     """FLOPs (counted by ``torch.utils.flop_counter``) and measured seconds of one forward
     and backward pass of the encoder's blocks on ``num_tokens`` tokens per image."""
@@ -322,7 +332,9 @@ def encoder_cost(encoder: TinyViT, num_tokens: int, batch_size: int = 64, repeat
 
     device = next(encoder.parameters()).device
     tokens = torch.randn(batch_size, num_tokens, encoder.num_features, device=device)
-    with FlopCounterMode(display=False) as counter:
+    # the counter sees attention's matrix products only in the plain (math) kernel; the
+    # fused CPU kernel would hide them and the count would miss attention's N^2 part
+    with _math_attention(), FlopCounterMode(display=False) as counter:
         encoder.forward_tokens(tokens).sum().backward()
     times = []
     for _ in range(repeats):
