@@ -206,3 +206,15 @@ def test_supcon_bad_inputs():
         supcon_loss(z1, z2, torch.arange(5))
     with pytest.raises(ValueError, match="temperature"):
         supcon_loss(z1, z2, torch.arange(4), -1.0)
+
+
+def test_info_nce_needs_at_least_one_negative():
+    q, k = torch.randn(4, 8), torch.randn(4, 8)
+    with pytest.raises(ValueError, match="at least one negative"):
+        info_nce_loss(q, k, torch.randn(0, 8))
+
+
+@pytest.mark.parametrize("bad", ["0.1", True])
+def test_temperature_must_be_a_number(bad):
+    with pytest.raises(ValueError, match="temperature must be a number"):
+        nt_xent_loss(torch.randn(4, 8), torch.randn(4, 8), temperature=bad)

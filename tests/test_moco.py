@@ -166,8 +166,8 @@ def test_grouped_forward_is_ghost_batchnorm_and_unshuffles():
 
 def _moco(**kw):
     torch.manual_seed(0)
-    kw = {"queue_size": 20, "symmetric": False, "shuffle_groups": 1} | kw
-    return MoCo(models.SmallCNN(width=4), proj_hidden_dim=16, proj_dim=8, transform=augment.simclr_augment(16), **kw)
+    kw = {"queue_size": 20, "symmetric": False, "shuffle_groups": 1, "transform": augment.simclr_augment(16)} | kw
+    return MoCo(models.SmallCNN(width=4), proj_hidden_dim=16, proj_dim=8, **kw)
 
 
 @pytest.mark.parametrize("groups,mlp", [(1, True), (2, False)])
@@ -183,6 +183,35 @@ def test_training_step_updates_queue_and_gradients_reach_only_the_query_side(gro
     torch.testing.assert_close(m.queue.queue[:32].norm(dim=1), torch.ones(32))
     assert 0.0 <= m.last_accuracy <= 1.0
     assert len(m.projection_head.net) == (3 if mlp else 1)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_loss_uses_the_queue_from_before_the_step_and_then_enqueues_the_keys(symmetric):
+    """MoCo's Algorithm 1: logits against the old queue, then enqueue(k). Swapping the two
+    would let each query see its own key among the negatives."""
+    m = _moco(queue_size=40, symmetric=symmetric, transform=lambda x: x)   # identical views
+    m.queue.ptr.fill_(30)                                                  # so the write wraps
+    old = m.queue.queue.clone()
+    x = torch.rand(8, 3, 16, 16)
+    loss = m.training_step(x)
+    with torch.no_grad():
+        q = F.normalize(m._query_net(x), dim=1)
+        k = F.normalize(m._key_net(x), dim=1)
+    expected = info_nce_loss(q, k, old, m.temperature, normalize=False) * (2 if symmetric else 1)
+    torch.testing.assert_close(loss, expected)
+    keys = torch.cat([k, k]) if symmetric else k
+    slots = (30 + torch.arange(len(keys))) % 40
+    torch.testing.assert_close(m.queue.queue[slots], keys)
+    untouched = torch.ones(40, dtype=torch.bool)
+    untouched[slots] = False
+    assert torch.equal(m.queue.queue[untouched], old[untouched])
+    assert int(m.queue.ptr) == (30 + len(keys)) % 40
+
+
+def test_bad_temperature_is_refused_clearly():
+    for t in (0, -1.0, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="temperature"):
+            _moco(temperature=t)
 
 
 def test_key_encoder_follows_query_encoder_in_training():

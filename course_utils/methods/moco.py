@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import augment
-from ..losses import info_nce_loss
+from ..losses import _check_temperature, info_nce_loss
 from ..models import ProjectionHead
 
 # --------------------------------------------------------------------------------------
@@ -167,8 +167,7 @@ class MoCo(nn.Module):
                  batch_negatives: bool = False, channels_last: bool = False):
         super().__init__()
         _check_momentum(momentum)
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        _check_temperature(temperature)
         if shuffle_groups < 1:
             raise ValueError(f"shuffle_groups must be >= 1, got {shuffle_groups}")
         self.encoder = encoder
