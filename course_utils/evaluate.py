@@ -13,11 +13,14 @@ Shape legend: N images, D feature width.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import batches
+from .runtime import runs_dir
 
 
 @torch.no_grad()
@@ -145,3 +148,38 @@ def knn_monitor(train_data, test_data, k: int = 20):
         fte, yte = extract_features(method.encoder, test_data)
         return {"knn": knn_accuracy(ftr, ytr, fte, yte, k=k)}
     return eval_fn
+
+
+# ------------------------------------------------------------------------------------------
+# notebook 00's baseline table, reused by later notebooks when it fits their data
+
+
+def _data_key(train_data, test_data) -> dict:
+    name = getattr(train_data, "name", None)
+    return {"name": name, "n_train": len(train_data.labels), "n_test": len(test_data.labels)}
+
+
+def save_baselines(results: dict, train_data, test_data, path=None) -> Path:
+    """Save notebook 00's ``results`` together with what they were measured on."""
+    from .train import save_checkpoint  # atomic write
+
+    path = Path(path) if path is not None else runs_dir() / "00_baselines.pt"
+    save_checkpoint(path, {"data": _data_key(train_data, test_data), "results": dict(results)})
+    return path
+
+
+def load_baselines(train_data, test_data, path=None) -> dict:
+    """Notebook 00's results if they were measured on the same data (name and sizes), else
+    ``{}`` with a note: numbers from another data set or size are not comparable."""
+    path = Path(path) if path is not None else runs_dir() / "00_baselines.pt"
+    if not path.exists():
+        return {}
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(saved, dict) or "data" not in saved:
+        print(f"note: {path} is from an older version of notebook 00; run 00 again to reuse its baselines")
+        return {}
+    if saved["data"] != _data_key(train_data, test_data):
+        print(f"note: notebook 00's baselines were measured on {saved['data']}, not on "
+              f"{_data_key(train_data, test_data)}; measuring here instead")
+        return {}
+    return dict(saved["results"])

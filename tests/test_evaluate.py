@@ -104,3 +104,18 @@ def test_features_use_eval_mode_batchnorm():
 def test_extract_needs_a_backbone():
     with pytest.raises(ValueError, match="forward_features"):
         ev.extract_features(nn.Linear(3, 3), (torch.zeros(2, 3), torch.zeros(2)))
+
+
+def test_baselines_are_reused_only_on_the_same_data(tmp_path, capsys):
+    from course_utils.data import load_images
+
+    path = tmp_path / "00_baselines.pt"
+    train_a, test_a = load_images("digits", "train"), load_images("digits", "test")
+    results = {"raw pixels": {"knn": 0.5, "linear": 0.6}}
+    ev.save_baselines(results, train_a, test_a, path)
+    assert ev.load_baselines(train_a, test_a, path) == results
+    assert ev.load_baselines(train_a.subset(100), test_a, path) == {}   # another size
+    assert "measured on" in capsys.readouterr().out
+    assert ev.load_baselines(train_a, test_a, tmp_path / "missing.pt") == {}
+    torch.save(results, path)                                                  # an old-style file
+    assert ev.load_baselines(train_a, test_a, path) == {}
