@@ -100,10 +100,30 @@ def check_function(fn: Callable, reference: Callable, cases: list[Case], name: s
     return report
 
 
+def _fresh(value):
+    """A copy of every tensor in ``value`` (also inside tuples, lists and dicts); the rest as is."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().requires_grad_(value.requires_grad)
+    if isinstance(value, tuple):
+        return type(value)(*map(_fresh, value)) if hasattr(value, "_fields") else tuple(map(_fresh, value))
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    return value
+
+
+def _fresh_inputs(case: Case):
+    """Each call gets its own copies of the case's tensors: cases share tensors, and a function
+    that edits its inputs in place must not change what later calls (or cases) see."""
+    return _fresh(case.args), _fresh(case.kwargs)
+
+
 def _run_case(fn, reference, case: Case, atol, rtol):
     if case.raises is not None:
+        args, kwargs = _fresh_inputs(case)
         try:
-            fn(*case.args, **case.kwargs)
+            fn(*args, **kwargs)
         except NotImplementedError:
             return False, "not implemented yet"
         except case.raises as err:
@@ -111,9 +131,11 @@ def _run_case(fn, reference, case: Case, atol, rtol):
         except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
             return False, f"raises {type(err).__name__} ({err}); expected {case.raises.__name__}"
         return False, f"accepts this bad input; it should raise {case.raises.__name__}"
-    expected = reference(*case.args, **case.kwargs)
+    args, kwargs = _fresh_inputs(case)
+    expected = reference(*args, **kwargs)
+    args, kwargs = _fresh_inputs(case)
     try:
-        got = fn(*case.args, **case.kwargs)
+        got = fn(*args, **kwargs)
     except NotImplementedError:
         return False, "not implemented yet"
     except Exception as err:  # noqa: BLE001

@@ -20,12 +20,15 @@ from .checks import Case, CheckReport, check_function
 
 
 def _ema_pair(seed: int):
-    """A small online network with BatchNorm (buffers with values) and a different target."""
+    """A small online network with BatchNorm (buffers with values) and a different target.
+
+    Seeded inside ``fork_rng``: the notebook's global random state is left as it was."""
     def build(s):
-        torch.manual_seed(s)
-        net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
-        with torch.no_grad():
-            net(torch.randn(8, 4))  # gives the running statistics values
+        with torch.random.fork_rng(devices=[]):  # CPU state only, restored on exit
+            torch.manual_seed(s)
+            net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
+            with torch.no_grad():
+                net(torch.randn(8, 4))  # gives the running statistics values
         return net
     online, target = build(seed), build(seed + 1)
     for p in target.parameters():

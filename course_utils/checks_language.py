@@ -56,13 +56,26 @@ def _near(got: float, p: float, n: int, what: str) -> tuple[bool, str]:
     return ok, f"{what} {got:.3f}" + ("" if ok else f", expected {p:.3f} (+- {tol:.3f})")
 
 
+def _pair_problem(out, shape) -> str | None:
+    """None if ``out`` is (inputs, targets), two tensors of ``shape``; else what is wrong."""
+    if isinstance(out, (tuple, list)) and len(out) == 2 and all(
+            isinstance(t, torch.Tensor) and t.shape == shape for t in out):
+        return None
+    if isinstance(out, torch.Tensor):
+        got = f"one tensor of shape {tuple(out.shape)}"
+    elif isinstance(out, (tuple, list)):
+        got = f"a {type(out).__name__} of {len(out)} items"
+    else:
+        got = "None (did you forget return?)" if out is None else type(out).__name__
+    return f"should return (inputs, targets), two tensors of shape {tuple(shape)}; got {got}"
+
+
 def _corruption_results(fn, ids, mask_id, V, mask_prob):
     """The property checks of one call ``fn(ids, mask_id, V, mask_prob)``: list of (desc, ok, msg)."""
     label = f"mask_prob={mask_prob}"
     out, err = _call(fn, ids.clone(), mask_id, V, mask_prob)
-    if err is None and not (isinstance(out, (tuple, list)) and len(out) == 2
-                            and all(isinstance(t, torch.Tensor) and t.shape == ids.shape for t in out)):
-        err = f"should return (inputs, targets), two tensors of shape {tuple(ids.shape)}"
+    if err is None:
+        err = _pair_problem(out, ids.shape)
     if err:
         return [(f"{label}: runs and returns (inputs, targets)", False, err)]
     inputs, targets = (t.long() for t in out)
@@ -99,14 +112,20 @@ def check_mlm_corrupt(fn: Callable, show: bool = True) -> CheckReport:
     for p in (0.15, 0.4, 0.0, 1.0):
         results += _corruption_results(fn, ids, mask_id, V, p)
     many = torch.zeros(2000, 10, dtype=torch.long)
-    out, err = _call(fn, many, 1, 1, 0.3)
+    out, err = _call(fn, many.clone(), 1, 1, 0.3)
+    if err is None:
+        err = _pair_problem(out, many.shape)
     if err is None:
         freq = (out[1] != IGNORE_INDEX).float().mean(dim=0)     # (T,) how often each position is chosen
         ok = bool((freq - 0.3).abs().max() < 0.06)
         freqs = [round(f, 2) for f in freq.tolist()]
         err = "yes" if ok else f"position frequencies {freqs}, expected ~0.3 each"
-        second = fn(many, 1, 1, 0.3)[1]
-        if ok and torch.equal(second, out[1]):
+        second, err2 = _call(fn, many.clone(), 1, 1, 0.3)
+        if err2 is None:
+            err2 = _pair_problem(second, many.shape)
+        if err2 is not None:
+            ok, err = False, f"a second call with the same inputs {err2}"
+        elif ok and torch.equal(second[1], out[1]):
             ok, err = False, "two calls chose the same positions: draw new random numbers each call"
     else:
         ok = False

@@ -38,7 +38,7 @@ def check_rotate_batch(fn: Callable, show: bool = True) -> CheckReport:
 def _subset_case(fn, labels, fraction, seed, description):
     """Check the properties a class-balanced subset must have (the draw itself is random)."""
     try:
-        idx = fn(labels, fraction, seed)
+        idx = fn(labels.clone(), fraction, seed)  # a copy: editing it in place cannot fool the check
     except NotImplementedError:
         return description, False, "not implemented yet"
     except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
@@ -58,8 +58,15 @@ def _subset_case(fn, labels, fraction, seed, description):
                                          f"max(1, int({fraction} * {n_c} + 0.5)) = {want}")
     if (labels[idx] < 0).any():
         return description, False, "an unlabelled example (label -1) was chosen"
-    again = fn(labels, fraction, seed)
-    if not torch.equal(torch.as_tensor(again).sort().values, idx.sort().values):
+    try:
+        again = fn(labels.clone(), fraction, seed)
+    except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
+        return description, False, (f"a second call with the same seed raised {type(err).__name__}: {err}")
+    if not isinstance(again, torch.Tensor) or again.shape != idx.shape:
+        got = f"shape {tuple(again.shape)}" if isinstance(again, torch.Tensor) else type(again).__name__
+        return description, False, (f"a second call with the same seed returned {got}, the first "
+                                    f"a tensor of shape {tuple(idx.shape)}")
+    if not torch.equal(again.sort().values, idx.sort().values):
         return description, False, ("the same seed gave a different subset "
                                     "(use a torch.Generator seeded with seed)")
     return description, True, "right count per class, no repeats, reproducible"

@@ -2,10 +2,14 @@
 
     explore(show_temperature, temperature=(0.05, 1.0, 0.05, 0.2))
 
-shows sliders in Jupyter and Colab. Where widgets cannot render (the test run under
-nbval, ``jupyter nbconvert --execute``, the ``fast`` profile, or ipywidgets missing) it
-calls the function once with the default values, so the notebook still runs and prints
-(or draws) the default result.
+shows sliders in Jupyter and Colab. Where widgets cannot render or are not wanted (the
+``fast`` profile, which the test run under nbval uses; ipywidgets missing; no notebook
+front end; or the environment variable ``COURSE_NO_WIDGETS=1``) it calls the function
+once with the default values, so the notebook still runs and prints (or draws) the
+default result. Set ``COURSE_NO_WIDGETS=1`` to force this static view, e.g. for
+``jupyter nbconvert --execute`` runs, whose kernel looks like a live notebook's but has
+no front end to draw the sliders. Either way ``explore`` returns None, so a cell ending
+in ``explore(...)`` shows nothing beyond what the function itself prints or draws.
 
 A control is ``(min, max, step, default)`` for a float slider, the same with ints for an
 int slider, a list of options (the first is the default), or a bool (a checkbox).
@@ -17,7 +21,14 @@ from typing import Callable
 
 
 def widgets_available() -> bool:
-    """True in a live notebook front end with ipywidgets; False under tests or headless runs."""
+    """True in a live notebook front end with ipywidgets; False under tests or headless runs.
+
+    A live front end is a kernel whose shell is ipykernel's ``ZMQInteractiveShell`` or a
+    subclass of it (Colab's ``google.colab._shell.Shell`` is one). Always False under the
+    ``fast`` profile (``COURSE_PROFILE=fast``) or when ``COURSE_NO_WIDGETS`` is set to a
+    non-empty value (``COURSE_NO_WIDGETS=1``): that forces the static view, e.g. for plain
+    ``jupyter nbconvert --execute`` runs.
+    """
     if os.environ.get("COURSE_PROFILE", "").strip().lower() == "fast" or os.environ.get("COURSE_NO_WIDGETS"):
         return False
     try:
@@ -26,7 +37,8 @@ def widgets_available() -> bool:
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+    # compare class names along the MRO: subclasses count, and ipykernel need not be imported
+    return shell is not None and any(cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
 
 
 def default_value(control):
@@ -56,12 +68,20 @@ def _widget(name, control):
     return w.Dropdown(options=control, value=control[0], description=name)
 
 
-def explore(fn: Callable, **controls):
-    """Sliders for ``fn``'s keyword arguments where widgets work; else one call with the defaults."""
+def explore(fn: Callable, **controls) -> None:
+    """Sliders for ``fn``'s keyword arguments where widgets work; else one call with the defaults.
+
+    The static view (one call with the defaults) is used wherever :func:`widgets_available`
+    is False: the ``fast`` profile, no ipywidgets, no notebook front end, or
+    ``COURSE_NO_WIDGETS=1`` in the environment (set it to force the static view, e.g. for
+    ``jupyter nbconvert --execute``). Returns None in both cases.
+    """
     defaults = {name: default_value(c) for name, c in controls.items()}
     if not widgets_available():
         print("(static view with the default settings; run in Jupyter for the interactive version)")
-        return fn(**defaults)
+        fn(**defaults)
+        return None
     import ipywidgets as w
 
-    return w.interact(fn, **{name: _widget(name, c) for name, c in controls.items()})
+    w.interact(fn, **{name: _widget(name, c) for name, c in controls.items()})
+    return None

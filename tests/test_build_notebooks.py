@@ -1,4 +1,5 @@
 """The notebook machinery: student/instructor build, Colab stamping, notebook conventions."""
+import ast
 import json
 import os
 import re
@@ -46,6 +47,70 @@ def test_stub_keeps_signature_and_raises_with_the_hint():
 def test_a_solution_cell_must_define_a_function():
     with pytest.raises(ValueError, match="def"):
         bn.stub_solution("x = 1\n")
+    with pytest.raises(ValueError, match="def"):
+        bn.stub_solution("import torch\n")
+
+
+def test_one_line_defs_are_stubbed():
+    code = "import math\n\ndef my_id(x): return x\n\n\ndef my_two(a,\n           b): return a + b\n"
+    stub = bn.stub_solution(code)
+    namespace = {}
+    exec(stub, namespace)  # used to be an IndentationError
+    assert "return x" not in stub and "return a + b" not in stub and "def my_two(a,\n           b):" in stub
+    with pytest.raises(NotImplementedError, match="write my_id"):
+        namespace["my_id"](1)
+    with pytest.raises(NotImplementedError, match="write my_two"):
+        namespace["my_two"](1, 2)
+    with_doc = bn.stub_solution('def f(x): "Twice x."; return 2 * x  # Hint: double it.\n')
+    namespace = {}
+    exec(with_doc, namespace)
+    assert namespace["f"].__doc__ == "Twice x."
+    with pytest.raises(NotImplementedError, match="Hint: double it"):
+        namespace["f"](1)
+
+
+@pytest.mark.parametrize("extra, kind", [
+    ("class Helper:\n    pass\n", "class"),
+    ("async def fetch(x):\n    return x\n", "async def"),
+    ("SCALE = 2\n", "assignment"),
+    ("print('hello')\n", "expression"),
+    ("for i in range(2):\n    pass\n", "For statement"),
+])
+def test_what_cannot_be_stubbed_is_an_error_naming_the_cell(extra, kind):
+    code = SOLUTION + "\n\n" + extra
+    with pytest.raises(ValueError, match=f"my cell, line \\d+: cannot stub a top-level {kind}"):
+        bn.stub_solution(code, where="my cell")
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# title"},
+                    {"cell_type": "code", "metadata": {"tags": ["solution"]}, "source": code,
+                     "outputs": [], "execution_count": None}]}
+    with pytest.raises(ValueError, match="99_demo.ipynb, cell 1 .*cannot stub"):
+        bn.student_version(nb, "99_demo.ipynb")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_function_has_its_own_hint(path):
+    """A '# Hint:' comment in each solution function, so the stub's message helps."""
+    for i, cell in enumerate(bn.load(path)["cells"]):
+        if bn.is_solution(cell):
+            code = bn.source(cell)
+            stub = bn.stub_solution(code)
+            for node in ast.parse(code).body:
+                if isinstance(node, ast.FunctionDef):
+                    hint = bn._hint(code, node)
+                    assert hint, f"cell {i}: {node.name} has no '# Hint: ...' comment"
+                    assert repr(hint) in stub
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solutions_come_after_the_exercises_heading(path):
+    """With the test above that only tagged cells differ, the student notebook is then the
+    instructor one, cell for cell, up to the first exercise."""
+    cells = bn.load(path)["cells"]
+    headings = [i for i, c in enumerate(cells)
+                if c["cell_type"] == "markdown" and re.search(r"^## Exercises\s*$", bn.source(c), flags=re.M)]
+    assert len(headings) == 1, f"{len(headings)} '## Exercises' headings"
+    early = [i for i, c in enumerate(cells) if bn.is_solution(c) and i < headings[0]]
+    assert not early, f"solution cells {early} come before '## Exercises' (cell {headings[0]})"
 
 
 def test_build_makes_both_versions(tmp_path):
@@ -114,3 +179,68 @@ def test_cli_help_runs():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "student" in out
+
+
+# ------------------------------------------------------------------ Binder and the README
+
+
+def _lower_bounds(lines):
+    """{normalised name: lower bound} of requirement lines, skipping pip options and comments."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    bounds = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        req = Requirement(line)
+        lower = [s.version for s in req.specifier if s.operator in (">=", "==", "~=")]
+        bounds[canonicalize_name(req.name)] = lower[0] if lower else None
+    return bounds
+
+
+def test_binder_requirements_match_the_package_dependencies():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = _lower_bounds(deps)
+    binder = _lower_bounds((ROOT / "binder" / "requirements.txt").read_text().splitlines())
+    for name, bound in wanted.items():
+        assert name in binder, f"binder/requirements.txt lacks {name} (pyproject needs {name}>={bound})"
+        assert binder[name] == bound, (f"{name}: binder/requirements.txt says >={binder[name]}, "
+                                       f"pyproject >={bound}")
+
+
+def test_binder_postbuild_opens_markdown_rendered(tmp_path):
+    """postBuild stays executable and writes JupyterLab's setting: Markdown opens in the preview."""
+    post = ROOT / "binder" / "postBuild"
+    assert os.access(post, os.X_OK), "binder/postBuild must be executable"
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "pip").write_text("#!/bin/sh\nexit 0\n")  # stands in for the real install
+    (fake_bin / "pip").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTERLAB_SETTINGS_DIR"}
+    env.update(HOME=str(tmp_path / "home"), PATH=f"{fake_bin}{os.pathsep}{env.get('PATH', '')}")
+    subprocess.run(["bash", str(post)], cwd=ROOT, env=env, check=True, capture_output=True)
+    settings = (tmp_path / "home" / ".jupyter" / "lab" / "user-settings" / "@jupyterlab"
+                / "docmanager-extension" / "plugin.jupyterlab-settings")
+    assert json.loads(settings.read_text()) == {"defaultViewers": {"markdown": "Markdown Preview"}}
+
+
+# third-party projects the README links to; every other GitHub address must be the course's
+README_THIRD_PARTY = {"computationalmodelling/nbval"}
+_ADDRESS = re.compile(
+    r"(?:mybinder\.org/v2/gh|colab\.research\.google\.com/github|raw\.githubusercontent\.com"
+    r"|github\.com)/([\w.-]+)/([\w.-]+?)(?:\.git)?(?=[/@?#)\s`'\"]|$)")
+
+
+def test_readme_repository_addresses_are_colabs():
+    """The README's links (Binder, Colab, GitHub) name the repository of course_utils/colab.py."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = [(m.group(0), f"{m.group(1)}/{m.group(2)}") for m in _ADDRESS.finditer(text)]
+    course = [(link, repo) for link, repo in found if repo not in README_THIRD_PARTY]
+    assert any("mybinder.org" in link for link, _ in course), "no Binder link found in README.md"
+    wrong = [link for link, repo in course if repo != colab.REPOSITORY]
+    assert not wrong, f"README.md names {wrong}; course_utils/colab.py says {colab.REPOSITORY}"
+    for binder in re.findall(r"mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/([\w.-]+)", text):
+        assert binder == colab.BRANCH, f"the Binder link opens branch {binder}, colab.py says {colab.BRANCH}"

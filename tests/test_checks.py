@@ -61,3 +61,43 @@ def test_knn_check_catches_typical_mistakes():
         return ytr[sim.topk(k, dim=1).indices[:, 0]]
 
     assert "raised RuntimeError" in str(checks.check_knn_predict(crashes_on_big_k, show=False))
+
+
+def test_a_function_that_edits_its_inputs_in_place_does_not_spoil_later_cases():
+    """The cases share one tensor; each call gets its own copy, for the learner and the reference."""
+    shared = torch.arange(4.0)
+    cases = [checks.Case(f"case {i}", (shared,), {"extra": [shared]}) for i in range(3)]
+    seen = []
+
+    def reference(x, extra):
+        seen.append(("reference", x.tolist(), extra[0].tolist()))
+        return x * 2
+
+    def vandal(x, extra):  # right answer, but zeroes its inputs afterwards
+        out = x * 2
+        x.zero_()
+        extra[0].fill_(7.0)
+        return out
+
+    report = checks.check_function(vandal, reference, cases, show=False)
+    assert report.passed, str(report)
+    assert shared.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert all(x == [0.0, 1.0, 2.0, 3.0] and e == x for _, x, e in seen)
+
+    def reference_vandal(x, extra):  # the reference's own edits must not reach the learner either
+        out = x * 2
+        x.zero_()
+        return out
+
+    assert checks.check_function(lambda x, extra: x * 2, reference_vandal, cases, show=False).passed
+
+    def edits_then_raises(x):  # a bad-input case that edits first must not spoil the next case
+        if x.sum() == 0:
+            return x
+        x.zero_()
+        raise ValueError("no")
+
+    later = [checks.Case("bad", (shared,), raises=ValueError), checks.Case("good", (shared,))]
+    report = checks.check_function(edits_then_raises, lambda x: x * 0, later, show=False)
+    assert [ok for _, ok, _ in report.results] == [True, False]  # the good case saw 0..3, not zeros
+    assert shared.tolist() == [0.0, 1.0, 2.0, 3.0]

@@ -95,3 +95,29 @@ def test_patchify_with_channel_first_order_fails_with_values_message():
 def test_regression_loss_without_normalising_fails():
     msgs = _messages(check_regression_loss(lambda p, z: ((p - z) ** 2).sum(1).mean(), show=False))
     assert not msgs["z = 3p (scale must not matter): 0"][0]
+
+
+def test_checks_leave_the_global_random_state_alone():
+    """Running a check in a notebook must not reseed the notebook's own random numbers."""
+    torch.manual_seed(1234)
+    torch.rand(3)
+    before = torch.get_rng_state().clone()
+    expected_next = torch.rand(5)
+    torch.set_rng_state(before)
+    assert check_update_momentum(update_momentum, show=False).passed
+    for check, fn in ((check_regression_loss, regression_loss), (check_random_masking, random_masking),
+                      (check_patchify, patchify)):
+        check(fn, show=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(torch.rand(5), expected_next)
+
+
+def test_ema_networks_are_the_same_on_every_check():
+    """The networks come from fixed seeds, whatever the global state was."""
+    from course_utils.checks_byol_mae import _ema_pair
+
+    torch.manual_seed(0)
+    a = _ema_pair(3)[0].state_dict()
+    torch.manual_seed(99)
+    b = _ema_pair(3)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -99,3 +99,45 @@ def test_known_wrong_log_likelihoods_fail():
         assert not check_sequence_log_likelihood(wrong, show=False).passed, wrong.__name__
     msgs = _messages(check_sequence_log_likelihood(unstable, show=False))
     assert not msgs["large logits (use log_softmax, not log(softmax))"][0]
+
+
+def test_wrong_return_types_get_a_fail_line_not_a_traceback():
+    """None, a single tensor, or a call that breaks the second time: FAIL lines, no exception."""
+    def returns_none(ids, mask_id, num_tokens, mask_prob):
+        if not 0 <= mask_prob <= 1:
+            raise ValueError("mask_prob")
+
+    def returns_inputs_only(ids, mask_id, num_tokens, mask_prob):
+        return L.mlm_corrupt(ids, mask_id, num_tokens, mask_prob)[0]
+
+    for wrong, said in ((returns_none, "got None"), (returns_inputs_only, "got one tensor of shape")):
+        report = check_mlm_corrupt(wrong, show=False)
+        assert not report.passed
+        failing = _failing(report)
+        assert failing and all("should return (inputs, targets)" in m for m in failing), wrong.__name__
+        assert any(said in m for m in failing)
+        assert "FAIL every position is equally likely" in str(report)
+
+
+def _breaks_on_second_big_call(second):
+    """Correct, except that the second call on the (2000, 10) batch does ``second()``."""
+    calls = []
+
+    def fn(ids, mask_id, num_tokens, mask_prob):
+        if ids.shape == (2000, 10):
+            calls.append(1)
+            if len(calls) > 1:
+                return second()
+        return L.mlm_corrupt(ids, mask_id, num_tokens, mask_prob)
+    return fn
+
+
+def test_a_second_call_that_raises_or_returns_nothing_is_reported():
+    def boom():
+        raise RuntimeError("out of random numbers")
+
+    for second, said in ((boom, "raised RuntimeError: out of random numbers"), (lambda: None, "got None")):
+        msgs = _messages(check_mlm_corrupt(_breaks_on_second_big_call(second), show=False))
+        ok, msg = msgs["every position is equally likely to be chosen, differently each call"]
+        assert not ok and msg.startswith("a second call with the same inputs") and said in msg
+        assert all(ok for desc, (ok, _) in msgs.items() if "every position" not in desc)

@@ -97,3 +97,33 @@ def test_label_subset_check_catches_wrong_versions():
     assert fails["_python_round"] == ["10% of 4 balanced classes"]   # 25 per class: 2.5 rounds to 2, not 3
     assert len(fails["_unseeded"]) >= 3
     assert fails["_accepts_bad_fractions"] == ["fraction 0 is a bad input", "fraction 1.5 is a bad input"]
+
+
+def _every_second_call(second):
+    """Right on odd calls; on even calls (the check's repeat with the same seed) ``second()``."""
+    calls = []
+
+    def fn(labels, fraction, seed=0):
+        calls.append(1)
+        if len(calls) % 2 == 0:
+            return second()
+        return protocols.label_fraction_indices(labels, fraction, seed)
+    return fn
+
+
+def test_label_subset_second_call_that_breaks_gets_a_fail_line():
+    def boom():
+        raise RuntimeError("generator exhausted")
+
+    for second, said in ((boom, "raised RuntimeError: generator exhausted"),
+                         (lambda: None, "returned NoneType"),
+                         (lambda: torch.arange(3), "returned shape (3,)")):
+        report = check_label_subset(_every_second_call(second), show=False)  # must not raise
+        subset_cases = report.results[:4]
+        assert all(not ok and msg.startswith("a second call with the same seed") and said in msg
+                   for _, ok, msg in subset_cases), [m for _, _, m in subset_cases]
+
+
+def test_label_subset_returning_none_gets_a_fail_line():
+    report = check_label_subset(lambda labels, fraction, seed=0: None, show=False)
+    assert not report.passed and "expected a 1-D int64 tensor" in str(report)
