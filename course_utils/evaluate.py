@@ -69,13 +69,15 @@ def knn_predict(train_features, train_labels, test_features, k: int = 20, temper
         raise ValueError(f"k must be >= 1, got {k}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1 test rows at a time, got {chunk_size}")
     k = min(k, len(train_features))
     num_classes = num_classes or int(train_labels.max()) + 1
     train = F.normalize(train_features.float(), dim=1)
     test = F.normalize(test_features.float().to(train.device), dim=1)
     labels = train_labels.to(train.device)
     preds = []
-    for start in range(0, len(test), max(1, chunk_size)):
+    for start in range(0, len(test), chunk_size):
         sim = test[start:start + chunk_size] @ train.T           # (n, N_train)
         top_sim, top_idx = sim.topk(k, dim=1)                     # (n, k)
         votes = torch.zeros(len(sim), num_classes, device=sim.device)

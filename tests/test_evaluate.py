@@ -119,3 +119,17 @@ def test_baselines_are_reused_only_on_the_same_data(tmp_path, capsys):
     assert ev.load_baselines(train_a, test_a, tmp_path / "missing.pt") == {}
     torch.save(results, path)                                                  # an old-style file
     assert ev.load_baselines(train_a, test_a, path) == {}
+
+
+@pytest.mark.parametrize("kw, message", [({"chunk_size": 0}, "chunk_size"), ({"temperature": 0.0}, "temperature"),
+                                         ({"k": 0}, "k must be")])
+def test_knn_bad_arguments_are_refused(kw, message):
+    f, y = torch.randn(10, 4), torch.arange(10) % 2
+    with pytest.raises(ValueError, match=message):
+        ev.knn_predict(f, y, f, **kw)
+
+
+def test_linear_probe_needs_an_epoch():
+    f, y = torch.randn(10, 4), torch.arange(10) % 2
+    with pytest.raises(ValueError, match="epochs"):
+        ev.linear_probe(f, y, f, y, epochs=0)
