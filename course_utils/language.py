@@ -264,7 +264,7 @@ def language_data(ids: torch.Tensor, block_size: int, objective: str,
     afresh at every step in :class:`MaskedLM` (dynamic masking, as RoBERTa does).
     ``stride`` defaults to block_size (windows do not overlap)."""
     if objective == "clm":
-        return clm_shift(make_windows(ids, block_size + 1, stride or block_size))
+        return clm_shift(make_windows(ids, block_size + 1, block_size if stride is None else stride))
     if objective == "mlm":
         windows = make_windows(ids, block_size, stride)
         return windows, windows

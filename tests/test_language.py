@@ -423,3 +423,9 @@ def test_show_restoration_marks_right_and_wrong():
     restored = tok.encode("abb")
     assert L.show_restoration(tok, clean, inputs, restored).splitlines() == [
         "text:     abc", "input:    #b#", "restored: abb", "          + x"]
+
+
+@pytest.mark.parametrize("objective", ["clm", "mlm"])
+def test_language_data_refuses_a_zero_stride_for_both_objectives(objective):
+    with pytest.raises(ValueError, match="stride"):
+        L.language_data(torch.arange(50), 8, objective, stride=0)
