@@ -148,7 +148,7 @@ def random_chunks(ids: torch.Tensor, block_size: int, batch_size: int,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """``batch_size`` random windows of ``block_size`` consecutive ids from ids (N,): (B, T),
     on the device of ``ids``. For next-character prediction ask for ``block_size + 1`` and
-    shift once, in the loss."""
+    shift once, with ``language.clm_shift``; the model and the loss never shift."""
     if block_size < 1 or batch_size < 1:
         raise ValueError(f"block_size and batch_size must be >= 1, got {block_size} and {batch_size}")
     if ids.dim() != 1:

@@ -314,9 +314,14 @@ def test_top_k_1_is_greedy_and_cold_temperature_approaches_greedy():
     g = torch.Generator().manual_seed(0)
     assert torch.equal(L.generate(m, prompt, 12, top_k=1, generator=g), greedy)
     assert torch.equal(L.generate(m, prompt, 12, temperature=1e-4, generator=g), greedy)
-    logits = torch.randn(4, 11, generator=torch.Generator().manual_seed(1))
-    p_max = [(logits / t).softmax(-1).max(-1).values.min().item() for t in (1.0, 0.3, 0.1, 0.01)]
-    assert p_max == sorted(p_max) and p_max[-1] > 0.99        # the argmax takes all the mass
+    # the package's sampler: the colder, the more often the most likely token is drawn
+    probs = torch.tensor([0.4, 0.3, 0.2, 0.1])
+    logits = probs.log().expand(4000, 4)
+    temps = (2.0, 1.0, 0.5, 0.05)
+    share = [(L.sample_next(logits, temperature=t, generator=g) == 0).float().mean().item() for t in temps]
+    expected = [(probs ** (1 / t) / (probs ** (1 / t)).sum())[0].item() for t in temps]  # 0.32 0.4 0.5 1.0
+    assert share == sorted(share) and share[-1] > 0.99        # the argmax takes almost all the mass
+    assert all(abs(s - e) < 0.03 for s, e in zip(share, expected)), (share, expected)
 
 
 def test_sampling_follows_the_distribution_and_top_k_keeps_k():
