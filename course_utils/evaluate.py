@@ -170,9 +170,10 @@ def save_baselines(results: dict, train_data, test_data, path=None) -> Path:
     return path
 
 
-def load_baselines(train_data, test_data, path=None) -> dict:
+def load_baselines(train_data, test_data, path=None, suffix: str = " (notebook 00)") -> dict:
     """Notebook 00's results if they were measured on the same data (name and sizes), else
-    ``{}`` with a note: numbers from another data set or size are not comparable."""
+    ``{}`` with a note: numbers from another data set or size are not comparable. Each
+    row's name ends in ``suffix``, so a table says which rows were measured elsewhere."""
     path = Path(path) if path is not None else runs_dir() / "00_baselines.pt"
     if not path.exists():
         return {}
@@ -184,4 +185,4 @@ def load_baselines(train_data, test_data, path=None) -> dict:
         print(f"note: notebook 00's baselines were measured on {saved['data']}, not on "
               f"{_data_key(train_data, test_data)}; measuring here instead")
         return {}
-    return dict(saved["results"])
+    return {f"{name}{suffix}": row for name, row in saved["results"].items()}

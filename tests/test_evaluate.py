@@ -113,7 +113,8 @@ def test_baselines_are_reused_only_on_the_same_data(tmp_path, capsys):
     train_a, test_a = load_images("digits", "train"), load_images("digits", "test")
     results = {"raw pixels": {"knn": 0.5, "linear": 0.6}}
     ev.save_baselines(results, train_a, test_a, path)
-    assert ev.load_baselines(train_a, test_a, path) == results
+    assert ev.load_baselines(train_a, test_a, path) == {"raw pixels (notebook 00)": results["raw pixels"]}
+    assert ev.load_baselines(train_a, test_a, path, suffix="") == results
     assert ev.load_baselines(train_a.subset(100), test_a, path) == {}   # another size
     assert "measured on" in capsys.readouterr().out
     assert ev.load_baselines(train_a, test_a, tmp_path / "missing.pt") == {}
