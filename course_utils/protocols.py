@@ -335,8 +335,10 @@ class Entry:
         return LABELS.get(self.name, self.name)
 
     @property
-    def train_seconds(self) -> float:
-        return float(self.info.get("train_seconds", 0.0))
+    def train_seconds(self) -> float | None:
+        """Seconds its training took, as recorded when it was trained; None if not recorded."""
+        seconds = self.info.get("train_seconds")
+        return None if seconds is None else float(seconds)
 
 
 def encoder_path(name: str, directory=None) -> Path:
@@ -364,11 +366,19 @@ def _shapes_like(image_size: int):
 
 
 def build_stand_in(name: str, encoder_name: str, encoder_kwargs: dict, num_classes: int, image_size: int = 32,
-                   vit_kwargs: dict | None = None, augment_preset: str = "shapes"):
+                   vit_kwargs: dict | None = None, augment_preset: str = "shapes",
+                   method_kwargs: dict | None = None):
     """A fresh method object for ``name`` around a new encoder, or None (with a note) when
-    its module is not available. Returns (method, encoder_name, encoder_kwargs) or None."""
+    its module is not available. Returns (method, encoder_name, encoder_kwargs) or None.
+
+    ``method_kwargs``: per method name, the keyword arguments of its class, e.g.
+    ``{"jigsaw": dict(grid=2, num_permutations=24, tile_size=13)}`` to match notebook 01's
+    settings; a method not named there gets the defaults of ``_make_method``."""
     from . import augment
 
+    unknown = sorted(set(method_kwargs or {}) - set(METHODS))
+    if unknown:
+        raise ValueError(f"method_kwargs has unknown method names {unknown}; use names from {METHODS}")
     transform = _shapes_like(image_size) if augment_preset == "shapes" else augment.simclr_augment(image_size)
     if name == "mae":
         kwargs = dict(vit_kwargs or {})
@@ -376,16 +386,24 @@ def build_stand_in(name: str, encoder_name: str, encoder_kwargs: dict, num_class
         encoder_name, encoder_kwargs = "vit_tiny", kwargs
     encoder = models.build_encoder(encoder_name, **encoder_kwargs)
     try:
-        method = _make_method(name, encoder, num_classes, transform, augment_preset, image_size)
+        method = _make_method(name, encoder, num_classes, transform, augment_preset, image_size,
+                              (method_kwargs or {}).get(name))
     except ImportError as err:
         print(f"note: {LABELS[name]} is skipped: its module is not available ({err})")
         return None
     return method, encoder_name, encoder_kwargs
 
 
-def _make_method(name, encoder, num_classes, transform, augment_preset, image_size):
+def _make_method(name, encoder, num_classes, transform, augment_preset, image_size, kwargs=None):
     from .methods import pretext
 
+    if kwargs is not None and name in ("rotation", "jigsaw", "context", "colorization"):
+        cls = {"rotation": pretext.RotationPrediction, "jigsaw": pretext.Jigsaw,
+               "context": pretext.ContextPrediction, "colorization": pretext.Colorization}[name]
+        return cls(encoder, **kwargs)
+    if kwargs is not None:
+        raise ValueError(f"method_kwargs can set the pretext tasks (rotation, jigsaw, context, colorization), "
+                         f"not {name!r}")
     if name == "supervised":
         from .methods.supervised import Supervised
         return Supervised(encoder, num_classes)
@@ -422,11 +440,12 @@ def _make_method(name, encoder, num_classes, transform, augment_preset, image_si
 
 def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: dict, epochs: int,
                   batch_size: int = 256, lr: float = 2e-3, device=None, vit_kwargs: dict | None = None,
-                  augment_preset: str = "shapes", directory=None, seed: int = 0) -> Entry | None:
+                  augment_preset: str = "shapes", method_kwargs: dict | None = None, directory=None,
+                  seed: int = 0) -> Entry | None:
     """The encoder of ``name``: the one its notebook saved (``encoder_path``) if it exists,
     else a stand-in trained here for ``epochs`` (checkpointed as ``08_standin_{name}.pt``,
     so a re-run loads it). ``name="random"`` gives a freshly initialised encoder. Returns
-    None when a stand-in's module is not available."""
+    None when a stand-in's module is not available. ``method_kwargs``: see ``build_stand_in``."""
     device = torch.device(device) if device is not None else evaluate._module_device(nn.Linear(1, 1))
     directory = Path(directory or runs_dir())
     if name == "random":
@@ -439,7 +458,7 @@ def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: d
         return Entry(name, wrap_for_evaluation(encoder, info), info, "saved")
     torch.manual_seed(seed)
     built = build_stand_in(name, encoder_name, encoder_kwargs, len(train_data.classes),
-                           train_data.images.shape[-1], vit_kwargs, augment_preset)
+                           train_data.images.shape[-1], vit_kwargs, augment_preset, method_kwargs)
     if built is None:
         return None
     method, enc_name, enc_kwargs = built
@@ -497,7 +516,8 @@ def encoder_with_head(entry: Entry | None, checkpoint) -> WithHead | None:
 
 def results_row(entry: Entry, metrics: dict) -> dict:
     """One row of the comparison table: the metrics plus the training time."""
-    return {**metrics, "train s": round(entry.train_seconds)}
+    seconds = entry.train_seconds
+    return {**metrics, "train s": None if seconds is None else round(seconds)}
 
 
 def fractions_label(fraction: float) -> str:

@@ -241,6 +241,30 @@ def test_build_stand_in_for_every_method():
         protocols._make_method("dino", models.SmallCNN(width=4), 3, None, "shapes", 32)
 
 
+def test_build_stand_in_follows_method_kwargs():
+    kw = dict(encoder_name="small_cnn", encoder_kwargs={"width": 4}, num_classes=3, image_size=32)
+    default, _, _ = protocols.build_stand_in("jigsaw", **kw)
+    assert default.permutations.shape == (24, 4)                      # 2x2 on small images
+    method, _, _ = protocols.build_stand_in(
+        "jigsaw", **kw, method_kwargs={"jigsaw": dict(grid=3, num_permutations=10, tile_size=8, upscale=2)})
+    assert method.permutations.shape == (10, 9)                       # notebook 01's gpu puzzle
+    puzzle, index = method.puzzle(torch.rand(2, 3, 32, 32))
+    assert puzzle.shape[:2] == (2, 9) and puzzle.shape[-1] == 8
+    context, _, _ = protocols.build_stand_in("context", **kw, method_kwargs={"context": dict(tile_size=8)})
+    assert torch.isfinite(context.training_step(torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)))
+    with pytest.raises(ValueError, match="unknown method names"):
+        protocols.build_stand_in("jigsaw", **kw, method_kwargs={"jigsw": {}})
+    with pytest.raises(ValueError, match="pretext tasks"):
+        protocols.build_stand_in("simclr", **kw, method_kwargs={"simclr": {"temperature": 0.5}})
+
+
+def test_train_seconds_not_recorded_shows_as_missing():
+    entry = protocols.Entry("jigsaw", models.SmallCNN(width=4), {})
+    assert entry.train_seconds is None
+    assert protocols.results_row(entry, {"kNN": 0.5}) == {"kNN": 0.5, "train s": None}
+    assert protocols.Entry("random", models.SmallCNN(width=4), {"train_seconds": 0.0}).train_seconds == 0.0
+
+
 def test_projection_head_from_checkpoint(tmp_path):
     from course_utils.methods.simclr import SimCLR
     from course_utils.train import save_checkpoint
