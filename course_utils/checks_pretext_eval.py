@@ -69,7 +69,15 @@ def _subset_case(fn, labels, fraction, seed, description):
     if not torch.equal(again.sort().values, idx.sort().values):
         return description, False, ("the same seed gave a different subset "
                                     "(use a torch.Generator seeded with seed)")
-    return description, True, "right count per class, no repeats, reproducible"
+    if fraction < 1:  # another seed must draw another subset (the chance of the same one is negligible here)
+        try:
+            other = fn(labels.clone(), fraction, seed + 1)
+        except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
+            return description, False, f"a call with seed {seed + 1} raised {type(err).__name__}: {err}"
+        if isinstance(other, torch.Tensor) and torch.equal(other.sort().values, idx.sort().values):
+            return description, False, (f"seeds {seed} and {seed + 1} chose the same subset: draw at random "
+                                        "(a permutation from the seeded generator), not the first examples")
+    return description, True, "right count per class, no repeats, reproducible, random"
 
 
 def _bad_input_case(fn, args, description):
@@ -87,7 +95,8 @@ def _bad_input_case(fn, args, description):
 def check_label_subset(fn: Callable, show: bool = True) -> CheckReport:
     """Notebook 08: ``fn(labels, fraction, seed)`` must return the indices (1-D int64) of a
     class-balanced subset: from each class with n_c examples, max(1, int(fraction * n_c + 0.5))
-    (rounded half up) drawn at random without replacement, the same for the same seed; never an example
+    (rounded half up) drawn at random without replacement, the same for the same seed and
+    another for another seed; never an example
     labelled -1; ValueError for a fraction outside (0, 1]."""
     g = torch.Generator().manual_seed(0)
     balanced = torch.arange(100) % 4

@@ -86,16 +86,29 @@ def _unseeded(labels, fraction, seed=0):
     return torch.cat(out)
 
 
+def _first_n(labels, fraction, seed=0):
+    """Right counts, reproducible, but not random: the first examples of each class."""
+    if not 0 < fraction <= 1:
+        raise ValueError("fraction")
+    out = []
+    for c in labels[labels >= 0].unique().tolist():
+        idx = (labels == c).nonzero().squeeze(1)
+        out.append(idx[:max(1, int(fraction * len(idx) + 0.5))])
+    return torch.cat(out)
+
+
 def _accepts_bad_fractions(labels, fraction, seed=0):
     return protocols.label_fraction_indices(labels, min(max(fraction, 0.01), 1.0), seed)
 
 
 def test_label_subset_check_catches_wrong_versions():
     fails = {fn.__name__: [desc for desc, ok, _ in check_label_subset(fn, show=False).results if not ok]
-             for fn in (_not_per_class, _python_round, _unseeded, _accepts_bad_fractions)}
+             for fn in (_not_per_class, _python_round, _unseeded, _first_n, _accepts_bad_fractions)}
     assert any("skewed" in d for d in fails["_not_per_class"])
     assert fails["_python_round"] == ["10% of 4 balanced classes"]   # 25 per class: 2.5 rounds to 2, not 3
     assert len(fails["_unseeded"]) >= 3
+    assert fails["_first_n"] == ["10% of 4 balanced classes", "10% of skewed classes (90 / 9 / 3 examples): "
+                                 "at least 1 each", "50%, with some unlabelled (-1) examples"]
     assert fails["_accepts_bad_fractions"] == ["fraction 0 is a bad input", "fraction 1.5 is a bad input"]
 
 
