@@ -77,7 +77,8 @@ def _subset_case(fn, labels, fraction, seed, description):
         if isinstance(other, torch.Tensor) and torch.equal(other.sort().values, idx.sort().values):
             return description, False, (f"seeds {seed} and {seed + 1} chose the same subset: draw at random "
                                         "(a permutation from the seeded generator), not the first examples")
-    return description, True, "right count per class, no repeats, reproducible, random"
+    return description, True, ("right count per class, no repeats, reproducible"
+                               + (", random" if fraction < 1 else ""))
 
 
 def _bad_input_case(fn, args, description):
