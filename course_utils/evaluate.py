@@ -102,7 +102,8 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
     Runs on the features' device (GPU if they are there). Standardising with the training
     set's mean and standard deviation makes one learning rate work for every encoder.
     Small sets get more epochs, so that the probe always takes at least ``min_steps``
-    optimiser steps (an under-trained probe would blame the features).
+    optimiser steps (an under-trained probe would blame the features). The result depends
+    on ``seed`` only, not on what ran before.
     """
     _check_features(train_features, train_labels, test_features, test_labels)
     if epochs < 1:
@@ -113,8 +114,11 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
     ytr, yte = train_labels.to(device), test_labels.to(device)
     num_classes = int(max(ytr.max(), yte.max())) + 1
     g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):   # the initial weights depend on seed alone, and
+        torch.manual_seed(seed)               # the caller's random stream is left as it was
+        clf = nn.Linear(xtr.shape[1], num_classes)
+    clf = clf.to(device)
     with torch.enable_grad():
-        clf = nn.Linear(xtr.shape[1], num_classes).to(device)
         opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=weight_decay)
         per_epoch = max(1, -(-len(xtr) // batch_size))
         epochs = max(epochs, -(-min_steps // per_epoch))

@@ -66,6 +66,22 @@ def test_linear_probe_separates_clusters():
     assert res["accuracy"] == 1.0 and res["train_accuracy"] == 1.0
 
 
+def test_linear_probe_depends_on_its_seed_only():
+    g = torch.Generator().manual_seed(0)
+    x, xt = torch.randn(200, 6, generator=g), torch.randn(100, 6, generator=g)
+    y, yt = torch.randint(0, 3, (200,), generator=g), torch.randint(0, 3, (100,), generator=g)
+    probe = dict(epochs=2, min_steps=1)
+    torch.manual_seed(1)
+    expected = torch.rand(1)
+    torch.manual_seed(1)
+    first = ev.linear_probe(x, y, xt, yt, **probe)["classifier"].weight
+    assert torch.equal(torch.rand(1), expected)              # the caller's random stream is untouched
+    torch.manual_seed(123)                                   # another state of the global RNG
+    torch.testing.assert_close(ev.linear_probe(x, y, xt, yt, **probe)["classifier"].weight, first)
+    other = ev.linear_probe(x, y, xt, yt, **probe, seed=1)["classifier"].weight
+    assert not torch.allclose(first, other)
+
+
 def test_linear_probe_chance_on_random_labels():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(300, 5, generator=g)
