@@ -87,7 +87,7 @@ def time_torchvision(images, batch_size, workers, size, views) -> float:
     return n / (time.perf_counter() - start)
 
 
-def main():
+def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--n-images", type=int, default=4096)
@@ -95,7 +95,7 @@ def main():
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cuda, mps or cpu")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--views", type=int, default=1, help="augmented views per image (SSL uses 2)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     device = get_device(None if args.device == "auto" else args.device)
     images = synthetic_images(args.n_images, args.image_size)
     transform = augment.simclr_augment(args.image_size, strength=0.5)  # jitter 0.4, 0.4, 0.4, 0.1
@@ -107,6 +107,7 @@ def main():
     print(f"(a) course_utils.augment, batched on {device.type}: {batched:9.0f} img/s")
     print(f"(b) torchvision per-sample, {args.workers} workers:  {tv:9.0f} img/s")
     print(f"ratio (a)/(b): {batched / tv:.1f}x")
+    return {"batched_images_per_s": batched, "torchvision_images_per_s": tv, "ratio": batched / tv}
 
 
 if __name__ == "__main__":

@@ -69,10 +69,11 @@ def build(args, device):
     encoder = models.build_encoder(args.model, **kwargs)
     channels_last = device.type == "cuda" and not args.no_channels_last and args.model != "vit_tiny"
     method = SimCLR(encoder, transform=augment.simclr_augment(32), temperature=0.5,
-                    proj_hidden_dim=2048 if args.model == "resnet18" else 512, channels_last=channels_last)
+                    proj_hidden_dim=2048 if args.model == "resnet18" else 512)
     method.to(device)
-    if channels_last:
+    if channels_last:  # the views are channels-last on CUDA anyway (Method.views); this is the weights
         method.to(memory_format=torch.channels_last)
+    method.channels_last_weights = channels_last
     if args.compile:
         method.compile()  # compiles forward (encoder + head); state_dict keys stay the same
     return method
@@ -92,7 +93,7 @@ def run(args) -> dict:
         idx = torch.randint(0, len(images), (args.batch_size,), device=images.device)
         x = images[idx].to(device, non_blocking=True).float().div_(255)
         with runtime.autocast(device, enabled=amp):
-            loss = method.training_step(x)
+            loss = method.training_step((x, None))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -113,7 +114,7 @@ def run(args) -> dict:
     ips = args.steps * args.batch_size / timed.seconds
     return {"device": runtime.describe_device(device), "data": source, "model": args.model,
             "batch_size": args.batch_size, "amp": amp and device.type == "cuda", "compile": args.compile,
-            "channels_last": method.channels_last, "warmup_s": warm.seconds,
+            "channels_last": method.channels_last_weights, "warmup_s": warm.seconds,
             "step_s": timed.seconds / args.steps, "images_per_s": ips, "epoch_s": args.epoch_size / ips,
             "augment_share": aug.seconds / timed.seconds,
             "threads": torch.get_num_threads()}

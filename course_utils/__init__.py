@@ -6,8 +6,10 @@ runtime      device, seeding, run profiles, timers     data         image data s
 shapes       the embedded procedural image data set    datasets_io  CIFAR-10/STL-10 on disk, downloads
 augment      batched augmentations                     models       encoders and heads
 losses       the loss functions                        train        one loop for every method
-methods      one module per method (a training_step each: supervised, pretext, simclr, moco,
-             byol, mae)
+methods      one module per method on one contract (methods.base.Method: training_step(batch),
+             save/load), with the shared heads and momentum networks
+lessons      lesson code: the runner every notebook uses (lessons.common: prepare, run) and
+             one module of demos and figures per notebook (lessons.nb07, ...)
 infonce      notebook 02: NCE, InfoNCE, the MI bound   evaluate     features, kNN, linear probe
 protocols    notebook 08: fine-tuning, few labels, the pitfalls of frozen evaluation
 text         corpora and the character tokenizer      language     notebook 07: MLM and CLM

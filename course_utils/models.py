@@ -1,16 +1,26 @@
-"""Encoders and heads.
+"""Encoders, the one Transformer block, and ``eval_mode``.
 
-Every encoder takes float images in [0, 1] of shape (B, C, H, W) and exposes
+Every image encoder takes float images in [0, 1] of shape (B, C, H, W) and exposes
 
 * ``forward_features(x) -> (B, D)``: the representation that evaluation uses, and
 * ``num_features``: D.
 
 ``forward`` is ``forward_features``; heads (projection, prediction, classifier) are
-separate modules, as in timm, so a method wraps an encoder without changing it.
+separate modules (``methods.heads``), as in timm, so a method wraps an encoder without
+changing it. The text encoder ``TinyTransformer`` (notebook 07) reads token ids (B, T)
+instead, and its ``forward`` gives next-token logits.
 
-Shape legend: B batch, C/H/W image, N tokens or patches, D width.
+Attention is written out once (``attention``) beside PyTorch's fused
+``F.scaled_dot_product_attention`` (flash attention on a GPU); the tests check that the
+two agree.
+
+Shape legend: B batch, C/H/W image, N tokens or patches, T sequence length, D (or C) width,
+H heads, V vocabulary size.
 """
 from __future__ import annotations
+
+import contextlib
+import math
 
 import torch
 import torch.nn as nn
@@ -122,23 +132,90 @@ class ResNet18CIFAR(nn.Module):
     forward = forward_features
 
 
-class TransformerBlock(nn.Module):
-    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+# ------------------------------------------------------------------------------ attention
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0):
+
+def causal_mask(T: int, device=None) -> torch.Tensor:
+    """(T, T) bool, True where query i may attend to key j, i.e. j <= i (lower triangle)."""
+    if not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be a positive int, got {T!r}")
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
+              dropout_p: float = 0.0) -> torch.Tensor:
+    """Scaled dot-product attention written out (Vaswani et al. 2017, arXiv:1706.03762, eq. 1).
+
+    q, k, v: (B, H, T, hd) -> (B, H, T, hd); softmax(q k^T / sqrt(hd)) v, with the future
+    keys set to -inf before the softmax when ``causal``. Equal to
+    ``F.scaled_dot_product_attention(q, k, v, is_causal=causal)`` (tested).
+    """
+    if q.dim() != 4 or q.shape != k.shape or k.shape != v.shape:
+        raise ValueError(f"q, k, v must share one shape (B, H, T, hd); got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    T, hd = q.shape[-2:]
+    att = q @ k.transpose(-2, -1) / math.sqrt(hd)                           # (B, H, T, T)
+    if causal:
+        att = att.masked_fill(~causal_mask(T, q.device), float("-inf"))     # no peeking ahead
+    att = att.softmax(dim=-1)                                               # rows sum to 1
+    att = F.dropout(att, dropout_p) if dropout_p > 0 else att
+    return att @ v                                                          # (B, H, T, hd)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: one linear map makes q, k, v for all heads at once.
+
+    ``flash=True`` calls ``F.scaled_dot_product_attention`` (fused; flash attention on a
+    GPU), ``flash=False`` the written-out :func:`attention`; same numbers, same weights."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0, flash: bool = True, bias: bool = False):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim ({dim}) must be divisible by num_heads ({num_heads})")
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, num_heads, batch_first=True)
-        self.norm2 = nn.LayerNorm(dim)
-        hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.num_heads, self.dropout, self.flash = num_heads, dropout, flash
+        self.qkv = nn.Linear(dim, 3 * dim, bias=bias)
+        self.proj = nn.Linear(dim, dim, bias=bias)
+        self.resid_drop = nn.Dropout(dropout)
 
-    def forward(self, x):  # x: (B, N, D)
-        h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        B, T, C = x.shape
+        H = self.num_heads
+        q, k, v = self.qkv(x).split(C, dim=2)                     # 3 x (B, T, C)
+        q = q.view(B, T, H, C // H).transpose(1, 2)               # (B, H, T, hd)
+        k = k.view(B, T, H, C // H).transpose(1, 2)               # (B, H, T, hd)
+        v = v.view(B, T, H, C // H).transpose(1, 2)               # (B, H, T, hd)
+        p = self.dropout if self.training else 0.0
+        if self.flash:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
+        else:
+            y = attention(q, k, v, causal=causal, dropout_p=p)    # (B, H, T, hd)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)          # heads side by side again
+        return self.resid_drop(self.proj(y))                      # (B, T, C)
+
+
+class TransformerBlock(nn.Module):
+    """The one pre-norm Transformer block of the course (ViT, MAE's decoder, the language
+    models): x + attn(norm(x)), then x + mlp(norm(x)).
+
+    ``bias``: biases in every linear layer (the ViT's choice) or none (nanoGPT's);
+    ``causal`` in ``forward``: each position attends to itself and the past only."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0,
+                 bias: bool = True, flash: bool = True):
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, num_heads, dropout, flash, bias)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden, bias=bias), nn.GELU(),
+                                 nn.Linear(hidden, dim, bias=bias), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
+        x = x + self.attn(self.norm1(x), causal)
         return x + self.mlp(self.norm2(x))
+
 
 
 class TinyViT(nn.Module):
@@ -164,6 +241,7 @@ class TinyViT(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.blocks = nn.ModuleList(TransformerBlock(dim, num_heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
+        vit_init(self.blocks)
 
     def embed(self, x):
         """Images (B, C, H, W) -> patch tokens with positions (B, N, D)."""
@@ -186,6 +264,16 @@ class TinyViT(nn.Module):
     forward = forward_features
 
 
+def vit_init(blocks) -> None:
+    """Attention weights as ``nn.MultiheadAttention`` starts them (Xavier-uniform q, k, v
+    maps, zero biases), the usual start for a ViT."""
+    for block in blocks:
+        nn.init.xavier_uniform_(block.attn.qkv.weight)
+        for linear in (block.attn.qkv, block.attn.proj):
+            if linear.bias is not None:
+                nn.init.zeros_(linear.bias)
+
+
 class PixelEncoder(nn.Module):
     """The raw-pixel baseline: flattening as an 'encoder' (D = C * H * W)."""
 
@@ -199,65 +287,114 @@ class PixelEncoder(nn.Module):
     forward = forward_features
 
 
-class ProjectionHead(nn.Module):
-    """MLP projection head g(h) of SimCLR (arXiv:2002.05709, Sec. 2.1): the loss is computed
-    on z = g(h); the representation h before it is what evaluation uses."""
+class TinyTransformer(nn.Module):
+    """A character-level Transformer language model (nanoGPT's ``GPT`` made small).
 
-    def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int = 128, num_layers: int = 2,
-                 batch_norm: bool = True):
+    ``causal=True``: GPT-style, each position sees itself and the past (for CLM).
+    ``causal=False``: BERT-style, each position sees the whole sequence (for MLM).
+    ``forward(idx (B, T)) -> logits (B, T, V)``, T <= ``block_size``; the output layer shares
+    its weights with the token embedding (weight tying, as in GPT-2 and BERT).
+    """
+
+    def __init__(self, vocab_size: int, block_size: int, dim: int = 128, depth: int = 4,
+                 num_heads: int = 4, dropout: float = 0.0, causal: bool = True, flash: bool = True):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        layers, d = [], in_dim
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(d, hidden_dim, bias=not batch_norm)]
-            layers += [nn.BatchNorm1d(hidden_dim)] if batch_norm else []
-            layers += [nn.ReLU(inplace=True)]
-            d = hidden_dim
-        layers.append(nn.Linear(d, out_dim))
-        self.net = nn.Sequential(*layers)
+        for name, value in [("vocab_size", vocab_size), ("block_size", block_size), ("dim", dim),
+                            ("depth", depth), ("num_heads", num_heads)]:
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.vocab_size, self.block_size, self.causal = vocab_size, block_size, causal
+        self.num_features = dim
+        self.tok_emb = nn.Embedding(vocab_size, dim)
+        self.pos_emb = nn.Embedding(block_size, dim)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(dim, num_heads, dropout=dropout, bias=False, flash=flash) for _ in range(depth))
+        self.ln_f = nn.LayerNorm(dim)
+        self.lm_head = nn.Linear(dim, vocab_size, bias=False)
+        self.lm_head.weight = self.tok_emb.weight  # weight tying
+        self.apply(_init_weights)
+        for name, p in self.named_parameters():    # GPT-2: residual projections scaled by depth
+            if name.endswith(("attn.proj.weight", "mlp.2.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * depth))
 
-    def forward(self, h):  # (B, in_dim) -> (B, out_dim)
-        return self.net(h)
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """Token ids (B, T) -> the final hidden states (B, T, C), before the output layer."""
+        _, T = check_token_ids(idx, self.vocab_size, self.block_size)      # idx: (B, T)
+        pos = torch.arange(T, device=idx.device)                       # (T,)
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))           # (B, T, C)
+        for block in self.blocks:
+            x = block(x, self.causal)                                  # (B, T, C)
+        return self.ln_f(x)                                            # (B, T, C)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.hidden(idx))                          # (B, T, V)
+
+    def forward_features(self, idx: torch.Tensor) -> torch.Tensor:
+        """One vector per sequence for probing (B, C): the mean of the final hidden states."""
+        return self.hidden(idx).mean(dim=1)
+
+    def num_parameters(self, non_embedding: bool = True) -> int:
+        """Parameters (shared ones once); without the position embedding by default, as nanoGPT counts."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.pos_emb.weight.numel() if non_embedding else n
 
 
-ENCODERS = {"small_cnn": SmallCNN, "resnet18": ResNet18CIFAR, "vit_tiny": TinyViT, "pixels": PixelEncoder}
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+
+
+def check_token_ids(idx: torch.Tensor, vocab_size: int, block_size: int | None = None, name: str = "idx"):
+    """Token ids (B, T): integer dtype, values in [0, vocab_size), T <= block_size. Returns (B, T)."""
+    if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
+        got = f"{tuple(idx.shape)} {idx.dtype}" if isinstance(idx, torch.Tensor) else type(idx).__name__
+        raise ValueError(f"{name} must be a LongTensor of token ids with shape (B, T), got {got}")
+    B, T = idx.shape
+    if T == 0:
+        raise ValueError(f"{name} is empty: it needs at least one token")
+    if block_size is not None and T > block_size:
+        raise ValueError(f"sequence length {T} is longer than the context: the model was built with "
+                         f"block_size={block_size}; cut the text into windows of at most {block_size} tokens")
+    lo, hi = int(idx.min()), int(idx.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"{name} contains token id {lo if lo < 0 else hi}, outside the vocabulary "
+                         f"[0, {vocab_size})")
+    return B, T
+
+
+ENCODERS = {"small_cnn": SmallCNN, "resnet18": ResNet18CIFAR, "vit_tiny": TinyViT, "pixels": PixelEncoder,
+            "char_transformer": TinyTransformer}
 
 
 def build_encoder(name: str, **kwargs) -> nn.Module:
-    """``build_encoder("small_cnn")``, ``"resnet18"``, ``"vit_tiny"`` or ``"pixels"``."""
+    """``build_encoder("small_cnn", width=16)``; also ``"resnet18"``, ``"vit_tiny"``,
+    ``"pixels"`` and ``"char_transformer"``. The recipe is stamped on the encoder
+    (``encoder.spec``), so a method's saved config can rebuild it."""
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
-    return ENCODERS[name](**kwargs)
+    encoder = ENCODERS[name](**kwargs)
+    encoder.spec = {"name": name, "kwargs": dict(kwargs)}
+    return encoder
 
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def save_encoder(path, encoder: nn.Module, name: str, kwargs: dict | None = None, **info) -> None:
-    """Save an encoder so that another notebook (08) can rebuild it with ``load_encoder``.
-
-    ``name``/``kwargs`` are what ``build_encoder`` needs; ``info`` holds anything else worth
-    keeping (training seconds, accuracies, the method's name)."""
-    from .train import save_checkpoint  # atomic write
-
-    if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
-    save_checkpoint(path, {"encoder": encoder.state_dict(), "encoder_name": name,
-                           "encoder_kwargs": dict(kwargs or {}), "info": info})
-
-
-def load_encoder(path, device=None) -> tuple[nn.Module, dict]:
-    """Rebuild an encoder saved by ``save_encoder``; returns (encoder in eval mode, info)."""
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no saved encoder at {path}; run the notebook that trains it first")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "encoder_name" not in state:
-        raise ValueError(f"{path} was not written by save_encoder")
-    encoder = build_encoder(state["encoder_name"], **state["encoder_kwargs"])
-    encoder.load_state_dict(state["encoder"])
-    return encoder.to(device or "cpu").eval(), state["info"]
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module):
+    """``with eval_mode(net): ...`` runs ``net`` in eval mode (BatchNorm's running
+    statistics, no dropout) and gives each module back the train/eval mode it had, even
+    when the block raises."""
+    modes = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        yield modules[0] if len(modules) == 1 else modules
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)

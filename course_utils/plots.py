@@ -55,13 +55,21 @@ def show_views(originals: torch.Tensor, views: list, title: str = "Augmented vie
 
 
 def plot_history(history: dict, title: str = "Training", smooth: int = 10, keys=None,
-                 ylabel: str = "accuracy"):
+                 ylabel: str = "accuracy", logs=()):
     """Loss per step (smoothed) and, if present, evaluation metrics per epoch.
 
     ``keys`` chooses which evaluation metrics share the right panel (default: all of them);
-    give only metrics on one scale, and an ``ylabel`` that names it."""
+    ``logs`` adds what the training steps logged (``history["epoch_logs"]``, a mean per
+    epoch), e.g. ``logs=["pretext_accuracy"]``. Give only metrics on one scale, and an
+    ``ylabel`` that names it."""
+    logs = [logs] if isinstance(logs, str) else list(logs)
+    unknown = [k for k in logs if k not in history.get("epoch_logs", {})]
+    if unknown:
+        raise ValueError(f"logs {unknown} are not in the history's epoch_logs; available: "
+                         f"{sorted(history.get('epoch_logs', {}))}")
     has_eval = bool(history.get("eval"))
-    fig, axes = plt.subplots(1, 2 if has_eval else 1, figsize=(10 if has_eval else 5, 3.5), squeeze=False)
+    right = has_eval or bool(logs)
+    fig, axes = plt.subplots(1, 2 if right else 1, figsize=(10 if right else 5, 3.5), squeeze=False)
     ax = axes[0, 0]
     loss = torch.tensor(history["step_loss"], dtype=torch.float32)
     ax.plot(loss.numpy(), alpha=0.3, label="per step")
@@ -71,16 +79,20 @@ def plot_history(history: dict, title: str = "Training", smooth: int = 10, keys=
         ax.plot(range(smooth - 1, len(loss)), sm.numpy(), label=f"mean of {smooth}")
     ax.set(xlabel="step", ylabel="loss", title="training loss")
     ax.legend()
-    if has_eval:
+    if right:
         ax = axes[0, 1]
-        epochs = [e["epoch"] for e in history["eval"]]
-        available = [k for k in history["eval"][0] if k != "epoch"]
-        keys = available if keys is None else list(keys)
-        unknown = [k for k in keys if k not in available]
-        if unknown:
-            raise ValueError(f"keys {unknown} are not in the history's evaluations; available: {available}")
-        for key in keys:
-            ax.plot(epochs, [e[key] for e in history["eval"]], marker="o", label=key)
+        if has_eval:
+            epochs = [e["epoch"] for e in history["eval"]]
+            available = [k for k in history["eval"][0] if k != "epoch"]
+            chosen = available if keys is None else list(keys)
+            unknown = [k for k in chosen if k not in available]
+            if unknown:
+                raise ValueError(f"keys {unknown} are not in the history's evaluations; available: {available}")
+            for key in chosen:
+                ax.plot(epochs, [e[key] for e in history["eval"]], marker="o", label=key)
+        for key in logs:
+            values = history["epoch_logs"][key]
+            ax.plot(range(1, len(values) + 1), values, marker=".", ls="--", label=f"{key} (training)")
         ax.set(xlabel="epoch", ylabel=ylabel, title="evaluation during training")
         ax.legend()
     fig.suptitle(title)

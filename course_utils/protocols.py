@@ -9,7 +9,7 @@ Protocols (``evaluate`` has the two basic ones, kNN and the linear probe):
 
 Pitfalls, each a function that does the wrong thing on purpose so its effect can be
 measured: :func:`features_bn_train_mode`, :func:`augmented_features`,
-:class:`WithHead` (features after the projection head), :func:`knn_predict_unnormalized`.
+:class:`ProjectedEncoder` (features after the projection head), :func:`knn_predict_unnormalized`.
 
 Also: :func:`tsne_embedding` and :func:`plot_feature_maps` (2-D maps of the features), and
 :func:`load_or_train` (a saved encoder of notebooks 00-06, or a quick stand-in).
@@ -26,8 +26,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import evaluate, models
+from . import augment, evaluate, models
 from .data import batches
+from .methods.base import Method, load
+from .methods.heads import MLPHead, ProjectedEncoder
 from .runtime import Timer, runs_dir
 
 # --------------------------------------------------------------------------------------
@@ -83,42 +85,38 @@ def few_label_curve(train_features, train_labels, test_features, test_labels, fr
     return curve
 
 
-class FineTune(nn.Module):
+class FineTune(Method):
     """Encoder + linear classifier, all trained with cross-entropy on lightly augmented
     images (random crop and flip). The encoder passed in is copied, never changed."""
 
     def __init__(self, encoder: nn.Module, num_classes: int, crop_scale=(0.5, 1.0)):
-        super().__init__()
-        from . import augment
-
-        self._augment = augment
-        self.encoder = copy.deepcopy(encoder)
+        super().__init__(copy.deepcopy(encoder))
         for p in self.encoder.parameters():
             p.requires_grad_(True)
         self.classifier = nn.Linear(self.encoder.num_features, num_classes)
         self.crop_scale = crop_scale
 
-    def forward(self, x):  # (B, C, H, W) -> logits (B, classes)
+    def classify(self, x):  # (B, C, H, W) -> logits (B, classes)
         return self.classifier(self.encoder.forward_features(x))
 
-    def training_step(self, x, y):
+    def training_step(self, batch):
+        x, y = batch
         if self.crop_scale is not None:
-            x = self._augment.random_resized_crop(x, x.shape[-1], scale=self.crop_scale, flip_p=0.5)
-        return F.cross_entropy(self(x), y)
+            x = augment.random_resized_crop(x, x.shape[-1], scale=self.crop_scale, flip_p=0.5)
+        return F.cross_entropy(self.classify(x), y)
 
 
 @torch.no_grad()
 def classifier_accuracy(model: nn.Module, data, batch_size: int = 512) -> float:
-    """Accuracy of ``model(x) -> logits`` on ``data``, in eval mode (mode restored)."""
+    """Accuracy on ``data`` of ``model.classify(x)`` (or ``model(x)``) -> logits, in eval
+    mode (mode restored)."""
     device = next(model.parameters()).device
-    was_training, correct, total = model.training, 0, 0
-    model.eval()
-    try:
+    logits = getattr(model, "classify", model)
+    correct, total = 0, 0
+    with models.eval_mode(model):
         for x, y in batches(data, batch_size, shuffle=False, device=device):
-            correct += (model(x).argmax(1) == y).sum().item()
+            correct += (logits(x).argmax(1) == y).sum().item()
             total += len(y)
-    finally:
-        model.train(was_training)
     return correct / max(1, total)
 
 
@@ -189,18 +187,9 @@ def augmented_features(encoder: nn.Module, data, transform, batch_size: int = 51
     return torch.cat(feats), torch.cat(ys)
 
 
-class WithHead(nn.Module):
-    """PITFALL: an encoder whose ``forward_features`` is the projection head's output
-    z = g(f(x)) instead of the representation h = f(x) (SimCLR, arXiv:2002.05709 Sec. 4.2)."""
-
-    def __init__(self, encoder: nn.Module, head: nn.Module, out_dim: int):
-        super().__init__()
-        self.encoder, self.head, self.num_features = encoder, head, out_dim
-
-    def forward_features(self, x):
-        return self.head(self.encoder.forward_features(x))
-
-    forward = forward_features
+# PITFALL: an encoder whose ``forward_features`` is the projection head's output z = g(f(x))
+# instead of the representation h = f(x) (SimCLR, arXiv:2002.05709 Sec. 4.2): the one
+# ``ProjectedEncoder`` of methods.heads, imported above.
 
 
 @torch.no_grad()
@@ -342,10 +331,11 @@ class Entry:
 
 
 def encoder_path(name: str, directory=None) -> Path:
-    """Where notebook NN saves the encoder of ``name``: ``runs_dir()/"{name}_encoder.pt"``."""
+    """Where notebook NN saves the method of ``name`` (encoder, heads and the metrics it
+    measured, by ``Method.save``): ``runs_dir()/"{name}_method.pt"``."""
     if name not in METHODS or name == "random":
         raise ValueError(f"name must be one of {METHODS[1:]}, got {name!r}")
-    return Path(directory or runs_dir()) / f"{name}_encoder.pt"
+    return Path(directory or runs_dir()) / f"{name}_method.pt"
 
 
 def wrap_for_evaluation(encoder: nn.Module, info: dict) -> nn.Module:
@@ -374,7 +364,6 @@ def build_stand_in(name: str, encoder_name: str, encoder_kwargs: dict, num_class
     ``method_kwargs``: per method name, the keyword arguments of its class, e.g.
     ``{"jigsaw": dict(grid=2, num_permutations=24, tile_size=13)}`` to match notebook 01's
     settings; a method not named there gets the defaults of ``_make_method``."""
-    from . import augment
 
     unknown = sorted(set(method_kwargs or {}) - set(METHODS))
     if unknown:
@@ -431,7 +420,7 @@ def _make_method(name, encoder, num_classes, transform, augment_preset, image_si
     if name == "byol":
         from .methods.byol import BYOL
         return BYOL(encoder, proj_hidden_dim=512, proj_dim=128, pred_hidden_dim=512,
-                    transforms=(transform, transform))
+                    transform=(transform, transform))
     if name == "mae":
         from .methods.mae import MAE
         return MAE(encoder)
@@ -454,8 +443,8 @@ def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: d
         return Entry(name, encoder, {"method": "random", "train_seconds": 0.0}, "untrained")
     path = encoder_path(name, directory)
     if path.exists():
-        encoder, info = models.load_encoder(path, device)
-        return Entry(name, wrap_for_evaluation(encoder, info), info, "saved")
+        method = load(path, device)
+        return Entry(name, wrap_for_evaluation(method.encoder, method.info), method.info, "saved", method)
     torch.manual_seed(seed)
     built = build_stand_in(name, encoder_name, encoder_kwargs, len(train_data.classes),
                            train_data.images.shape[-1], vit_kwargs, augment_preset, method_kwargs)
@@ -475,42 +464,34 @@ def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: d
     return Entry(name, wrap_for_evaluation(encoder, info), info, "stand-in", method)
 
 
-def projection_head_from_checkpoint(checkpoint, encoder: nn.Module) -> WithHead | None:
-    """The encoder followed by the projection head stored in a SimCLR training checkpoint
-    (``runs_dir()/"03_simclr.pt"``), or None if the file is missing, holds no MLP head, or
-    was trained with other encoder weights than ``encoder``'s."""
+def projection_head_from_checkpoint(checkpoint, encoder: nn.Module) -> ProjectedEncoder | None:
+    """The encoder followed by the projection head stored in a training checkpoint (e.g.
+    ``runs_dir()/"03_simclr.pt"``), or None if the file is missing, holds no MLP head, was
+    written by an older version of the course, or was trained with other encoder weights
+    than ``encoder``'s."""
     path = Path(checkpoint)
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False).get("model", {})
-    prefix = "projection_head."
-    head_state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    enc_state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
-    mine = encoder.state_dict()
-    if not head_state or set(enc_state) != set(mine) or any(
-            not torch.equal(enc_state[k].cpu(), mine[k].cpu()) for k in mine):
+    try:
+        method = load(path)
+    except ValueError:       # no config in it: an older or foreign file
         return None
-    linears = sorted(k for k, v in head_state.items() if k.endswith(".weight") and v.dim() == 2)
-    if len(linears) != 2:
+    head = getattr(method, "projection_head", None)
+    mine, theirs = encoder.state_dict(), method.encoder.state_dict()
+    if not isinstance(head, MLPHead) or set(mine) != set(theirs) or any(
+            not torch.equal(theirs[k], mine[k].cpu()) for k in mine):
         return None
-    hidden, in_dim = head_state[linears[0]].shape
-    out_dim = head_state[linears[-1]].shape[0]
-    head = models.ProjectionHead(in_dim, hidden, out_dim, num_layers=2,
-                                 batch_norm=any("running_mean" in k for k in head_state))
-    head.load_state_dict(head_state)
-    device = evaluate._module_device(encoder)
-    return WithHead(encoder, head.to(device), out_dim).eval()
+    return ProjectedEncoder(encoder, head.to(evaluate._module_device(encoder))).eval()
 
 
-def encoder_with_head(entry: Entry | None, checkpoint) -> WithHead | None:
-    """The encoder of ``entry`` followed by its projection head: the head of a stand-in
-    trained here, or the one in its notebook's training ``checkpoint``; None if neither."""
+def encoder_with_head(entry: Entry | None, checkpoint) -> ProjectedEncoder | None:
+    """The encoder of ``entry`` followed by its projection head: the head of its method
+    (saved or trained here), or the one in its notebook's training ``checkpoint``; None if neither."""
     if entry is None:
         return None
-    if entry.method is not None and isinstance(getattr(entry.method, "projection_head", None),
-                                               models.ProjectionHead):
-        head = entry.method.projection_head.eval()
-        return WithHead(entry.encoder, head, head.net[-1].out_features).eval()
+    head = getattr(entry.method, "projection_head", None)
+    if isinstance(head, MLPHead):
+        return ProjectedEncoder(entry.encoder, head.eval()).eval()
     return None if checkpoint is None else projection_head_from_checkpoint(checkpoint, entry.encoder)
 
 

@@ -1,18 +1,23 @@
 """One training loop for every method of the course.
 
-A *method* is an ``nn.Module`` with ``training_step(x, y) -> loss``; it may also define
-``after_step(step, total_steps)`` (for example a momentum update of a target network).
-``train`` does everything else: device, batches, optimiser, learning-rate schedule,
-mixed precision on CUDA, a progress bar, a history, periodic evaluation, and
-checkpoints that survive an interruption and resume exactly where they stopped.
+A *method* is a ``methods.base.Method``: ``training_step(batch)`` returns the loss or
+``dict(loss=..., **logs)``, and ``after_step(step, total_steps)`` runs after every
+optimiser step (for example a momentum update of a target network). ``train`` does
+everything else: device, batches, optimiser, learning-rate schedule, mixed precision on
+CUDA, a progress bar, a history, periodic evaluation, and checkpoints that survive an
+interruption and resume exactly where they stopped.
 
     history = train(method, data, epochs=20, batch_size=256, lr=1e-3,
                     checkpoint=runs_dir() / "simclr.pt")
 
-Run the same cell again and it loads the finished checkpoint instead of training.
+Run the same cell again and it loads the finished checkpoint instead of training. A
+checkpoint remembers every setting that shaped its run (the method's config, the data,
+the optimiser's settings, the seed): asked to resume with other settings, ``train``
+refuses and says what changed, instead of handing back a run of other settings.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -45,13 +50,30 @@ def save_checkpoint(path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def read_checkpoint(path, what: str = "checkpoint") -> dict:
+    """The dict stored at ``path`` by ``save_checkpoint``, or an error that names the file and
+    the fix (a missing, empty, cut-off or foreign file)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} at {path}; run the cell that makes it first, or pass the right path")
+    if path.stat().st_size == 0:
+        raise ValueError(f"the {what} {path} is empty (0 bytes), probably from an interrupted write; "
+                         "delete it and run the training cell again")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # pickle, zip and EOF errors all mean the same thing here
+        raise ValueError(f"the {what} {path} cannot be read ({type(error).__name__}: {error}); it is "
+                         "damaged or not a course file: delete it and run the training cell again") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a {what} written by course_utils; delete it and train again")
+    return state
+
+
 def load_checkpoint(path, model: nn.Module) -> dict:
     """Load a checkpoint written by ``train`` into ``model``; refuses one from another model."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train first or pass the right path")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "model" not in state or "signature" not in state:
+    state = read_checkpoint(path)
+    if "model" not in state or "signature" not in state:
         raise ValueError(f"{path} is not a checkpoint written by course_utils.train.train")
     expected, found = model_signature(model), state["signature"]
     if expected != found:
@@ -105,12 +127,14 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
           eval_fn: Callable[[nn.Module], dict] | None = None, eval_every: int = 1,
           amp: bool = True, max_grad_norm: float | None = None, seed: int = 0,
           progress: bool = True, drop_last: bool = True) -> dict:
-    """Train ``method`` on ``data`` (ImageData or (images, labels)) for ``epochs`` epochs.
+    """Train ``method`` on ``data`` (ImageData or (inputs, labels)) for ``epochs`` epochs.
 
     Returns the history: ``step_loss`` (every step), ``epoch_loss``, ``epoch_time``
-    (seconds) and ``eval`` (a list of ``{"epoch": e, **eval_fn(method)}``).
-    ``checkpoint``: a path; written at the end of every epoch; if it exists and
-    ``resume`` is true, training continues from it (or returns at once if it is done).
+    (seconds), ``logs`` ({name: [one value per step]} of what ``training_step`` returned
+    beside the loss), ``epoch_logs`` ({name: [mean per epoch]}) and ``eval`` (a list of
+    ``{"epoch": e, **eval_fn(method)}``). ``checkpoint``: a path; written at the end of
+    every epoch; if it exists and ``resume`` is true, training continues from it (or
+    returns at once if it is done), provided it comes from a run of the same settings.
     """
     _check_args(epochs, batch_size, lr, eval_every, data)
     device = torch.device(device) if device is not None else get_device()
@@ -125,30 +149,29 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
     total = epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, cosine_schedule(total, int(warmup_epochs * steps_per_epoch)))
-    history = {"step_loss": [], "epoch_loss": [], "epoch_time": [], "eval": []}
+    run = run_config(method, data, optimizer, epochs=epochs, batch_size=batch_size, warmup_epochs=warmup_epochs,
+                     seed=seed, drop_last=drop_last, max_grad_norm=max_grad_norm)
+    history = {"step_loss": [], "epoch_loss": [], "epoch_time": [], "logs": {}, "epoch_logs": {}, "eval": []}
     start_epoch = 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, method)
-        _check_same_run(checkpoint, state["config"], {"batch_size": batch_size, "n": n, "seed": seed})
+        _check_same_run(checkpoint, state["config"].get("run", {}), run)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history, start_epoch = state["history"], state["epoch"]
         _set_rng_state(state["rng"])
         print(f"resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
-        if state["config"]["epochs"] != epochs:
-            print(f"note: the checkpoint was planned for {state['config']['epochs']} epochs; the learning-rate "
-                  f"schedule now follows {epochs}, so the result differs from an uninterrupted run")
     bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, disable=not progress,
                desc=type(method).__name__)
     for epoch in range(start_epoch, epochs):
-        t0, losses = time.perf_counter(), []
+        t0, losses, logs = time.perf_counter(), [], {}
         method.train()
         # the shuffle depends only on (seed, epoch): a resumed run sees the same batches
         order = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        for x, y in batches(data, batch_size, generator=order, drop_last=drop_last, device=device):
+        for batch in batches(data, batch_size, generator=order, drop_last=drop_last, device=device):
             step = epoch * steps_per_epoch + len(losses)
             with autocast(device, enabled=amp):
-                loss = method.training_step(x, y)
+                loss, step_logs = _split(method.training_step(batch), method)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm is not None:
@@ -158,14 +181,13 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
             if hasattr(method, "after_step"):
                 method.after_step(step, total)
             losses.append(loss.detach())
+            for k, v in step_logs.items():   # kept as tensors: reading them every step would stall a GPU
+                logs.setdefault(k, []).append(v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v)))
             if len(losses) % 10 == 0 or len(losses) == steps_per_epoch:
                 _check_finite(losses, epoch, checkpoint, optimizer)
                 bar.set_postfix(loss=f"{losses[-1].item():.4f}")
             bar.update(1)
-        epoch_losses = torch.stack(losses).float().cpu().tolist()
-        history["step_loss"] += epoch_losses
-        history["epoch_loss"].append(sum(epoch_losses) / len(epoch_losses))
-        history["epoch_time"].append(time.perf_counter() - t0)
+        _record_epoch(history, losses, logs, time.perf_counter() - t0)
         if eval_fn is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             history["eval"].append({"epoch": epoch + 1, **eval_fn(method)})
             method.train()
@@ -176,21 +198,90 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
                 "model": method.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
                 "rng": _rng_state(), "signature": model_signature(method),
-                "config": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "n": n}})
+                "config": {"method": _portable_config(method), "run": run}})
     bar.close()
     return history
 
 
+def _portable_config(method):
+    config = getattr(method, "config", None)
+    return config.portable() if config is not None else None
+
+
+def _split(out, method) -> tuple[torch.Tensor, dict]:
+    """A training step's result -> (loss, logs)."""
+    if isinstance(out, dict):
+        if "loss" not in out:
+            raise ValueError(f"{type(method).__name__}.training_step returned a dict without 'loss' "
+                             f"(keys: {sorted(out)}); return {{'loss': loss, ...}}")
+        logs = {k: v for k, v in out.items() if k != "loss"}
+        out = out["loss"]
+    else:
+        logs = {}
+    if not torch.is_tensor(out) or out.dim() != 0:
+        raise ValueError(f"{type(method).__name__}.training_step must return a scalar loss tensor (or a dict "
+                         f"with one under 'loss'), got {type(out).__name__}"
+                         + (f" of shape {tuple(out.shape)}" if torch.is_tensor(out) else ""))
+    return out, logs
+
+
+def _record_epoch(history: dict, losses: list, logs: dict, seconds: float) -> None:
+    epoch_losses = torch.stack(losses).float().cpu().tolist()
+    history["step_loss"] += epoch_losses
+    history["epoch_loss"].append(sum(epoch_losses) / len(epoch_losses))
+    history["epoch_time"].append(seconds)
+    for k, values in logs.items():
+        values = torch.stack(values).cpu().tolist()
+        history["logs"].setdefault(k, []).extend(values)
+        history["epoch_logs"].setdefault(k, []).append(sum(values) / len(values))
+
+
+def run_config(method: nn.Module, data, optimizer: torch.optim.Optimizer, **settings) -> dict:
+    """Every setting that shapes a run, as comparable text: the method's config, what the
+    data are, the optimiser and its hyper-parameters, and ``settings`` (epochs, batch
+    size, seed, ...). Two runs with equal configs compute the same thing."""
+    from .methods.base import describe_value
+
+    config = getattr(method, "config", None)
+    out = {f"method.{k}": v for k, v in config.describe().items()} if config is not None else {
+        "method": type(method).__name__}
+    out |= {f"data.{k}": v for k, v in data_fingerprint(data).items()}
+    out["optimizer"] = type(optimizer).__name__
+    for k, v in optimizer.defaults.items():
+        if k in ("lr", "weight_decay", "betas", "momentum", "eps"):
+            out[f"optimizer.{k}"] = describe_value(v)
+    groups = [{k: v for k, v in g.items() if k in ("weight_decay",)} for g in optimizer.param_groups]
+    out["optimizer.groups"] = describe_value([len(g["params"]) for g in optimizer.param_groups]) + describe_value(groups)
+    return out | {k: describe_value(v) for k, v in settings.items()}
+
+
+def data_fingerprint(data) -> dict:
+    """Which data a run saw, cheaply: the name, size, shape and a checksum of about a
+    thousand of its items (and their labels), taken at even intervals."""
+    if hasattr(data, "images"):
+        x, y, name = data.images, data.labels, getattr(data, "name", None)
+    else:
+        (x, y), name = data, None
+    step = max(1, len(x) // 1024)                  # about a thousand items: cheap on any data size
+    digest = hashlib.sha1()
+    for t in (x[::step], y[::step]):
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return {"name": repr(name), "n": str(len(x)), "shape": str(tuple(x.shape[1:])),
+            "checksum": digest.hexdigest()[:12]}
+
+
 def _check_same_run(checkpoint, saved: dict, now: dict) -> None:
-    """A checkpoint resumes only the run it came from: same data size, batch size and seed
-    (else the shuffle and the schedule would silently differ, or a finished run trained on
-    other data would be returned as if it were this one)."""
-    changed = {k: (saved[k], v) for k, v in now.items() if k in saved and saved[k] != v}
+    """A checkpoint resumes only the run it came from: every setting equal (else the
+    schedule, the batches or the very method would silently differ, or a finished run of
+    other settings would be returned as if it were this one)."""
+    changed = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
     if changed:
-        what = ", ".join(f"{k} {a} in the checkpoint but {b} now" for k, (a, b) in changed.items())
+        what = "; ".join(f"{k}: {saved.get(k, '(not recorded)')} in the checkpoint, {now.get(k, '(none)')} now"
+                         for k in changed[:6])
+        more = f" (and {len(changed) - 6} more)" if len(changed) > 6 else ""
         raise ValueError(
-            f"checkpoint {checkpoint} belongs to another run ({what}). Delete the file, or pass "
-            "checkpoint= a new path, to train with the new settings.")
+            f"checkpoint {checkpoint} belongs to a run with other settings ({what}{more}). Delete the file, "
+            "or pass checkpoint= a new path, to train with the new settings.")
 
 
 def _check_finite(losses, epoch, checkpoint, optimizer):

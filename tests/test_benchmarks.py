@@ -1,34 +1,54 @@
-"""The benchmark scripts run end to end on tiny settings and print their figures.
+"""The benchmark scripts run end to end on tiny settings, in this process (so that a
+broken import or a changed API shows here with a traceback), and print their figures.
 (Their speed is measured by running them, never asserted in a test.)"""
-import subprocess
-import sys
+import importlib.util
+import math
 from pathlib import Path
+
+import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(script, *args):
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True,
-                         text=True, timeout=300, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+def _load(script):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{script[:-3]}", ROOT / "benchmarks" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_simclr_cpu_prints_the_run_and_the_baselines():
-    out = _run("simclr_cpu.py", "--n-train", "128", "--n-test", "64", "--width", "4", "--epochs", "1",
-               "--batch-size", "32", "--device", "cpu", "--threads", "1")
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    threads = torch.get_num_threads()     # a benchmark may set its own thread count
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_simclr_cpu_prints_the_run_and_the_baselines(capsys):
+    results, seconds = _load("simclr_cpu.py").main(
+        ["--n-train", "128", "--n-test", "64", "--width", "4", "--epochs", "1", "--batch-size", "32",
+         "--device", "cpu", "--threads", "1"])
+    out = capsys.readouterr().out
     assert "trained in" in out and "images/s" in out
-    for row in ("raw pixels", "random SmallCNN", "SimCLR"):
-        assert row in out
+    assert set(results) == {"raw pixels", "random SmallCNN", "SimCLR"} and seconds > 0
+    for name, r in results.items():
+        assert name in out and f"{r['knn']:.3f}" in out      # the printed figures are the computed ones
+        assert 0 < r["knn"] <= 1 and 0 < r["linear"] <= 1
 
 
-def test_simclr_epoch_prints_throughput():
-    out = _run("simclr_epoch.py", "--model", "small_cnn", "--width", "4", "--batch-size", "16", "--steps", "2",
-               "--warmup", "1", "--data", "shapes", "--device", "cpu")
-    assert "images/s" in out
+def test_simclr_epoch_prints_throughput(capsys):
+    r = _load("simclr_epoch.py").main(["--model", "small_cnn", "--width", "4", "--batch-size", "16", "--steps",
+                                       "2", "--warmup", "1", "--data", "shapes", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert f"{r['images_per_s']:.0f} images/s" in out and r["images_per_s"] > 0
+    assert r["epoch_s"] == pytest.approx(50_000 / r["images_per_s"]) and not r["channels_last"]
 
 
-def test_augment_throughput_prints_both_pipelines_and_the_ratio():
-    out = _run("augment_throughput.py", "--n-images", "64", "--batch-size", "16", "--workers", "0",
-               "--device", "cpu")
-    assert "course_utils.augment" in out and "torchvision per-sample" in out and "ratio (a)/(b)" in out
+def test_augment_throughput_prints_both_pipelines_and_the_ratio(capsys):
+    r = _load("augment_throughput.py").main(["--n-images", "64", "--batch-size", "16", "--workers", "0",
+                                             "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert "course_utils.augment" in out and "torchvision per-sample" in out
+    assert math.isclose(r["ratio"], r["batched_images_per_s"] / r["torchvision_images_per_s"])
+    assert f"ratio (a)/(b): {r['ratio']:.1f}x" in out

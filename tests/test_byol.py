@@ -1,5 +1,5 @@
-"""BYOL / SimSiam: the regression loss against a slow loop, the EMA target against a slow
-loop and its two ends, the cosine momentum schedule, collapse metrics, and the methods."""
+"""BYOL / SimSiam: the regression loss against a slow loop, collapse metrics, and the methods
+(the EMA target and its schedule: test_momentum.py)."""
 import copy
 import math
 
@@ -9,8 +9,9 @@ import torch.nn as nn
 
 from course_utils.methods import byol
 from course_utils.methods.byol import (
-    BYOL, SimSiam, collapse_monitor, cosine_momentum, effective_rank, embedding_std, make_target,
-    regression_loss, symmetric_regression_loss, update_momentum)
+    BYOL, SimSiam, collapse_monitor, effective_rank, embedding_std, regression_loss,
+    symmetric_regression_loss)
+from course_utils.methods.momentum import cosine_momentum
 from course_utils.models import SmallCNN
 
 
@@ -72,112 +73,6 @@ def test_regression_loss_bad_inputs(p, z, match):
         regression_loss(p, z)
 
 
-# ------------------------------------------------------------------ the momentum schedule
-
-def test_cosine_momentum_ends_and_middle():
-    assert cosine_momentum(0, 100, 0.996) == pytest.approx(0.996)
-    assert cosine_momentum(100, 100, 0.996) == pytest.approx(1.0)
-    assert cosine_momentum(50, 100, 0.99) == pytest.approx(1 - 0.01 / 2)
-
-
-def test_cosine_momentum_matches_formula_and_rises():
-    K, base = 37, 0.9
-    taus = [cosine_momentum(k, K, base) for k in range(K + 1)]
-    for k, tau in enumerate(taus):
-        assert tau == pytest.approx(1 - (1 - base) * (math.cos(math.pi * k / K) + 1) / 2)
-    assert all(a <= b for a, b in zip(taus, taus[1:]))
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(step=0, total_steps=10, base=1.5), "base"),
-    (dict(step=0, total_steps=10, base=-0.1), "base"),
-    (dict(step=11, total_steps=10), "step"),
-    (dict(step=-1, total_steps=10), "step"),
-    (dict(step=0, total_steps=0), "total_steps"),
-])
-def test_cosine_momentum_bad_inputs(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        cosine_momentum(**kwargs)
-
-
-# ----------------------------------------------------------------------- the EMA target
-
-def _net(seed=0, width=4):
-    torch.manual_seed(seed)
-    net = nn.Sequential(SmallCNN(width=width), nn.Linear(8 * width, 3), nn.BatchNorm1d(3))
-    net.train()
-    with torch.no_grad():  # give the BatchNorm buffers non-trivial values
-        net(torch.rand(4, 3, 16, 16))
-    return net
-
-
-def _state(net):
-    return {k: v.clone() for k, v in net.state_dict().items()}
-
-
-def test_make_target_is_a_frozen_deep_copy():
-    online = SmallCNN(width=4)
-    target = make_target(online)
-    assert target.num_features == online.num_features == 32  # constructor arguments kept
-    for (n1, a), (n2, b) in zip(online.named_parameters(), target.named_parameters()):
-        assert n1 == n2 and torch.equal(a, b) and a.data_ptr() != b.data_ptr()
-        assert a.requires_grad and not b.requires_grad
-
-
-def test_type_of_backbone_loses_arguments_and_update_refuses():
-    online = SmallCNN(width=4)
-    wrong = type(online)()  # known wrong: width falls back to the default 32
-    with pytest.raises(ValueError, match="shape"):
-        update_momentum(online, wrong, 0.9)
-
-
-def test_update_momentum_zero_copies_and_one_keeps():
-    online, target = _net(0), _net(1)
-    online_before, target_before = _state(online), _state(target)
-    update_momentum(online, target, 1.0)
-    for k, v in target.state_dict().items():
-        if v.is_floating_point():
-            assert torch.equal(v, target_before[k]), k  # m = 1 keeps, exactly
-    update_momentum(online, target, 0.0)
-    for k, v in target.state_dict().items():
-        assert torch.equal(v, online_before[k]), k       # m = 0 copies, exactly (buffers too)
-    for k, v in online.state_dict().items():
-        assert torch.equal(v, online_before[k]), k       # the online network never moves
-
-
-def test_update_momentum_matches_slow_loop():
-    online, target = _net(0), _net(1)
-    m = 0.7
-    expected = {}
-    for k, t in target.state_dict().items():
-        o = online.state_dict()[k]
-        if t.is_floating_point():  # element by element, in float64
-            vals = [m * a + (1 - m) * b for a, b in zip(t.double().flatten().tolist(), o.double().flatten().tolist())]
-            expected[k] = torch.tensor(vals, dtype=torch.float64).view_as(t)
-        else:
-            expected[k] = o.clone()
-    update_momentum(online, target, m)
-    for k, v in target.state_dict().items():
-        torch.testing.assert_close(v.double() if v.is_floating_point() else v, expected[k],
-                                   atol=1e-6, rtol=1e-6, msg=k)
-
-
-def test_update_momentum_handles_batchnorm_buffers():
-    online, target = _net(0), _net(1)
-    bn_o, bn_t = online[2], target[2]
-    rm_o, rm_t = bn_o.running_mean.clone(), bn_t.running_mean.clone()
-    bn_o.num_batches_tracked.fill_(7)
-    update_momentum(online, target, 0.5)
-    torch.testing.assert_close(bn_t.running_mean, 0.5 * rm_t + 0.5 * rm_o)  # float buffer: EMA
-    assert bn_t.num_batches_tracked.item() == 7                           # int buffer: copied
-
-
-@pytest.mark.parametrize("m", [-0.01, 1.01, 2.0])
-def test_update_momentum_bad_momentum(m):
-    with pytest.raises(ValueError, match="m must be in"):
-        update_momentum(_net(0), _net(1), m)
-
-
 # ------------------------------------------------------------------- collapse metrics
 
 def test_embedding_std_collapsed_healthy_and_slow_loop():
@@ -221,12 +116,14 @@ def _images(B=8, size=16, seed=0):
 def _byol(**kw):
     torch.manual_seed(0)
     return BYOL(SmallCNN(width=4), proj_hidden_dim=16, proj_dim=8, pred_hidden_dim=16,
-                transforms=byol.byol_transforms(16), **kw)
+                transform=byol.byol_transforms(16), **kw)
 
 
 def test_byol_step_trains_online_only_and_ema_follows():
     method = _byol(momentum_base=0.9)
-    loss = method.training_step(_images())
+    out = method.training_step((_images(), None))
+    loss = out["loss"]
+    assert out["momentum"] == 0.9
     assert loss.dim() == 0 and torch.isfinite(loss) and 0 <= loss.item() <= 8
     loss.backward()
     assert all(p.grad is not None for p in method.encoder.parameters())
@@ -250,7 +147,7 @@ def test_byol_step_trains_online_only_and_ema_follows():
 def test_byol_without_predictor_and_bad_momentum():
     method = _byol(use_predictor=False)
     assert isinstance(method.prediction_head, nn.Identity)
-    assert torch.isfinite(method.training_step(_images()))
+    assert torch.isfinite(method.training_step((_images(), None))["loss"])
     with pytest.raises(ValueError, match="momentum_base"):
         _byol(momentum_base=1.5)
 
@@ -278,7 +175,7 @@ def test_simsiam_loss_is_negative_cosine_and_stop_gradient_matters():
         z = m.project(x)
         p = m.prediction_head(z)
         expected = -torch.nn.functional.cosine_similarity(p, z.detach(), dim=1).mean()
-        loss = m.training_step(x)  # identical views: both terms equal
+        loss = m.training_step((x, None))  # identical views: both terms equal
         torch.testing.assert_close(loss, expected)
         loss.backward()
         return torch.cat([q.grad.flatten() for q in m.projection_head.parameters() if q.grad is not None])

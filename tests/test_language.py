@@ -1,7 +1,9 @@
 """Language models (notebook 07): attention against a slow loop and PyTorch's fused kernel,
-the causal mask, BERT corruption against a slow replay of its random draws and by its
-statistics, the one shift, the losses against slow loops, sampling (top-k=1 is greedy,
-temperature -> 0 approaches greedy), scoring and filling blanks, and the bad inputs."""
+the causal mask, the text encoder (models.TinyTransformer), BERT corruption against a slow
+replay of its random draws and by its statistics, the one shift, the losses against slow
+loops, the two methods on the Method contract (training_step, save and load), sampling
+(top-k=1 is greedy, temperature -> 0 approaches greedy), filling blanks, and the bad inputs.
+The notebook's lesson helpers are tested in test_lessons_nb07.py."""
 import math
 
 import pytest
@@ -9,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import language as L
-from course_utils.text import CharTokenizer
+from course_utils import models
+from course_utils.methods.base import Method, load
 from course_utils.train import train
 
 IGN = L.IGNORE_INDEX
@@ -17,7 +20,8 @@ IGN = L.IGNORE_INDEX
 
 def _model(causal=True, V=11, T=16, dim=16, depth=2, heads=2, flash=True, seed=0):
     torch.manual_seed(seed)
-    return L.TinyTransformer(V, T, dim, depth, heads, dropout=0.0, causal=causal, flash=flash)
+    return models.build_encoder("char_transformer", vocab_size=V, block_size=T, dim=dim, depth=depth,
+                                num_heads=heads, dropout=0.0, causal=causal, flash=flash)
 
 
 def _ids(B=3, T=10, V=11, seed=0):
@@ -45,7 +49,7 @@ def slow_attention(q, k, v, causal):
 def test_attention_matches_slow_loop_and_pytorch(causal):
     g = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(2, 3, 5, 4, generator=g) for _ in range(3))
-    ours = L.attention(q, k, v, causal=causal)
+    ours = models.attention(q, k, v, causal=causal)
     torch.testing.assert_close(ours, slow_attention(q, k, v, causal))
     torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v, is_causal=causal))
 
@@ -55,25 +59,34 @@ def test_causal_attention_ignores_the_future():
     q, k, v = (torch.randn(1, 2, 6, 4, generator=g) for _ in range(3))
     k2, v2 = k.clone(), v.clone()
     k2[..., 4:, :], v2[..., 4:, :] = 100.0, -100.0  # change keys and values of positions 4, 5
-    a, b = L.attention(q, k, v, causal=True), L.attention(q, k2, v2, causal=True)
+    a, b = models.attention(q, k, v, causal=True), models.attention(q, k2, v2, causal=True)
     torch.testing.assert_close(a[..., :4, :], b[..., :4, :])  # positions 0..3 do not see them
-    assert not torch.allclose(L.attention(q, k, v)[..., :4, :], L.attention(q, k2, v2)[..., :4, :])
+    assert not torch.allclose(models.attention(q, k, v)[..., :4, :], models.attention(q, k2, v2)[..., :4, :])
 
 
 def test_causal_mask_matches_slow_loop():
     for T in (1, 2, 7):
         slow = torch.tensor([[j <= i for j in range(T)] for i in range(T)])
-        assert torch.equal(L.causal_mask(T), slow)
+        assert torch.equal(models.causal_mask(T), slow)
     with pytest.raises(ValueError, match="T must be a positive int"):
-        L.causal_mask(0)
+        models.causal_mask(0)
 
 
 def test_attention_bad_inputs():
     q = torch.randn(1, 2, 3, 4)
     with pytest.raises(ValueError, match="one shape"):
-        L.attention(q, q[:, :, :2], q)
+        models.attention(q, q[:, :, :2], q)
     with pytest.raises(ValueError, match="dropout_p"):
-        L.attention(q, q, q, dropout_p=1.0)
+        models.attention(q, q, q, dropout_p=1.0)
+
+
+def test_language_reexports_the_one_transformer_of_models():
+    """language.TinyTransformer / attention / causal_mask are models' own, not copies."""
+    assert L.TinyTransformer is models.TinyTransformer and L.attention is models.attention
+    assert L.causal_mask is models.causal_mask
+    m = _model()
+    assert all(isinstance(b, models.TransformerBlock) for b in m.blocks)
+    assert all(b.attn.qkv.bias is None and b.mlp[0].bias is None for b in m.blocks)   # nanoGPT: no biases
 
 
 # ------------------------------------------------------------------------------ the model
@@ -99,7 +112,7 @@ def test_causal_model_position_t_depends_on_the_past_only():
 
 
 def test_model_ties_weights_and_counts_parameters_like_nanogpt():
-    m = L.TinyTransformer(65, 256, 384, 6, 6, dropout=0.2, causal=True)
+    m = models.TinyTransformer(65, 256, 384, 6, 6, dropout=0.2, causal=True)
     assert m.lm_head.weight is m.tok_emb.weight
     assert abs(m.num_parameters() / 1e6 - 10.65) < 0.05  # nanoGPT shakespeare_char: "10.65M"
 
@@ -115,9 +128,28 @@ def test_model_bad_inputs():
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         m(torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="divisible"):
-        L.TinyTransformer(11, 8, dim=10, num_heads=3)
+        models.TinyTransformer(11, 8, dim=10, num_heads=3)
     with pytest.raises(ValueError, match="dropout"):
-        L.TinyTransformer(11, 8, dropout=1.0)
+        models.TinyTransformer(11, 8, dropout=1.0)
+
+
+def test_model_init_follows_gpt2():
+    """N(0, 0.02) weights, residual projections N(0, 0.02 / sqrt(2 depth)), zero LayerNorm biases."""
+    m = _model(dim=64, depth=8, heads=4, V=50, T=32)
+    std = lambda p: p.detach().std().item()  # noqa: E731
+    assert abs(std(m.tok_emb.weight) - 0.02) < 0.002 and abs(std(m.blocks[0].attn.qkv.weight) - 0.02) < 0.002
+    for b in m.blocks:
+        for p in (b.attn.proj.weight, b.mlp[2].weight):
+            assert abs(std(p) - 0.02 / 4) < 0.0006
+        assert torch.equal(b.norm1.weight, torch.ones(64)) and torch.equal(b.norm1.bias, torch.zeros(64))
+
+
+def test_forward_features_is_the_mean_hidden_state():
+    m, idx = _model(False), _ids()
+    h = m.hidden(idx)
+    assert h.shape == (3, 10, 16) and m.num_features == 16
+    torch.testing.assert_close(m.forward_features(idx), h.mean(dim=1))
+    torch.testing.assert_close(m(idx), m.lm_head(h))
 
 
 # ------------------------------------------------------------------------------ data
@@ -269,13 +301,61 @@ def test_sequence_log_likelihood_matches_slow_loop():
 
 # ------------------------------------------------------------------------------ methods
 
-def test_methods_refuse_the_wrong_attention():
-    with pytest.raises(ValueError, match="causal model"):
+def test_methods_refuse_the_wrong_encoder():
+    with pytest.raises(ValueError, match="causal encoder.*causal=True"):
         L.CausalLM(_model(causal=False))
-    with pytest.raises(ValueError, match="bidirectional"):
+    with pytest.raises(ValueError, match="bidirectional encoder.*causal=False"):
         L.MaskedLM(_model(causal=True), mask_id=10, num_tokens=10)
     with pytest.raises(ValueError, match="mask_prob"):
         L.MaskedLM(_model(causal=False), mask_id=10, num_tokens=10, mask_prob=1.2)
+    with pytest.raises(ValueError, match="mask_id 11 is outside"):
+        L.MaskedLM(_model(causal=False), mask_id=11, num_tokens=10)
+    with pytest.raises(ValueError, match="char_transformer.*SmallCNN"):
+        L.CausalLM(models.SmallCNN(width=4))
+
+
+def _methods(V=9, T=8):
+    return {"clm": L.CausalLM(_model(True, V=V, T=T)),
+            "mlm": L.MaskedLM(_model(False, V=V, T=T), mask_id=V - 1, num_tokens=V - 1, mask_prob=0.3)}
+
+
+@pytest.mark.parametrize("objective", ["clm", "mlm"])
+def test_training_step_takes_the_batch_and_returns_the_loss(objective):
+    method = _methods()[objective]
+    assert isinstance(method, Method) and method.encoder.causal == (objective == "clm")
+    batch = L.language_data(torch.arange(60) % 8, 8, objective)
+    torch.manual_seed(3)                      # the MLM's corruption draws from the global generator
+    loss = method.training_step(batch)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    torch.manual_seed(3)
+    logits, targets = method.logits_and_targets(*batch)
+    torch.testing.assert_close(loss, L.lm_loss(logits, targets))
+    loss.backward()
+    assert method.encoder.tok_emb.weight.grad is not None
+    if objective == "mlm":                    # the loss sees the chosen positions only
+        assert ((targets != IGN).sum(dim=1) == L.num_to_predict(8, 0.3)).all()
+    else:
+        assert torch.equal(targets, batch[1])
+    torch.testing.assert_close(method(batch[0]), method.encoder.forward_features(batch[0]))  # base forward
+
+
+@pytest.mark.parametrize("objective", ["clm", "mlm"])
+def test_save_and_load_rebuild_the_same_method(objective, tmp_path):
+    method = _methods()[objective]
+    with torch.no_grad():                     # weights that differ from a fresh build
+        method.encoder.pos_emb.weight.add_(torch.randn_like(method.encoder.pos_emb.weight))
+    method.save(tmp_path / "lm.pt", val_bpc=1.5)
+    loaded = load(tmp_path / "lm.pt")
+    assert type(loaded) is type(method) and loaded.info == {"val_bpc": 1.5} and not loaded.training
+    assert loaded.config == method.config and loaded.encoder.causal == method.encoder.causal
+    if objective == "mlm":
+        assert (loaded.mask_id, loaded.num_tokens, loaded.mask_prob) == (8, 8, 0.3)
+    x = torch.arange(24).view(3, 8) % 8
+    method.eval()
+    assert torch.equal(loaded.encoder(x), method.encoder(x))
+    g1, g2 = (torch.Generator().manual_seed(0) for _ in range(2))
+    a, b = method.logits_and_targets(x, x, generator=g1), loaded.logits_and_targets(x, x, generator=g2)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
 def test_both_objectives_learn_a_periodic_text_with_train():
@@ -295,7 +375,10 @@ def test_evaluate_bpc_is_repeatable_and_restores_mode():
     data = L.language_data(torch.arange(80) % 8, 8, "mlm")
     method.train()
     assert L.evaluate_bpc(method, data, seed=1) == L.evaluate_bpc(method, data, seed=1)
-    assert method.training
+    assert method.training and method.encoder.training
+    method.eval()
+    L.evaluate_accuracy(method, data)
+    assert not method.training
 
 
 # ------------------------------------------------------------------------------ sampling
@@ -348,86 +431,39 @@ def test_generate_bad_inputs(kwargs, match):
 def test_generate_needs_a_causal_model_and_respects_num_tokens():
     with pytest.raises(ValueError, match="causal"):
         L.generate(_model(causal=False), _ids(B=1, T=2), 3)
-    out = L.generate(_model(), _ids(B=2, T=2), 30, num_tokens=3, generator=torch.Generator().manual_seed(0))
+    m = _model().train()
+    out = L.generate(m, _ids(B=2, T=2), 30, num_tokens=3, generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 32) and out[:, 2:].max() < 3
+    assert m.training                                              # its mode given back
 
 
 # ------------------------------------------------------------------------------ using the models
 
-def test_score_texts_matches_sum_of_next_char_log_probs_and_bad_inputs():
-    tok = CharTokenizer.from_text("abcde ", specials=("[MASK]",))
-    m = _model(V=tok.vocab_size, T=8).eval()
-    ids = tok.encode("abcab")
-    logp = m(ids[None, :-1])[0].log_softmax(-1)
-    slow = sum(logp[t, ids[t + 1]].item() for t in range(4))
-    torch.testing.assert_close(L.score_texts(m, tok, ["abcab"]), torch.tensor([slow]))
-    with pytest.raises(ValueError, match="not in the vocabulary"):
-        L.score_texts(m, tok, ["abz"])                            # unknown character
-    with pytest.raises(ValueError, match="longer than the context"):
-        L.score_texts(m, tok, ["abcdeabcde"])                     # 9 inputs > block_size 8
-    with pytest.raises(ValueError, match="causal"):
-        L.score_texts(_model(causal=False, V=tok.vocab_size), tok, ["ab"])
-
-
 def test_fill_masks_fills_every_blank_with_a_character():
-    m = _model(causal=False, V=6, T=8)
+    m = _model(causal=False, V=6, T=8).train()
     idx = torch.tensor([[0, 5, 1, 5, 5, 2]])
     out = L.fill_masks(m, idx, mask_id=5, num_tokens=5)
     keep = idx != 5
     assert torch.equal(out[keep], idx[keep]) and out.max() < 5 and idx[0, 1] == 5  # input untouched
+    assert m.training
+    slow = idx.clone()                              # the same order, one blank at a time, by hand
+    m.eval()
+    with torch.no_grad():
+        while (slow == 5).any():
+            p = m(slow)[0, :, :5].softmax(-1)
+            best = max((p[t].max().item(), t) for t in range(6) if slow[0, t] == 5)[1]
+            slow[0, best] = p[best].argmax()
+    assert torch.equal(out, slow)
     with pytest.raises(ValueError, match="bidirectional"):
         L.fill_masks(_model(causal=True, V=6), idx, 5, 5)
-
-
-def test_show_corruption_aligns_the_three_lines():
-    tok = CharTokenizer.from_text("ab\nc", specials=("[MASK]",))
-    clean = tok.encode("ab\nc")
-    inputs = torch.cat([torch.tensor([tok.mask_id]), tok.encode("b\na")])  # a masked, b kept, c -> a
-    targets = torch.tensor([clean[0], clean[1], IGN, clean[3]])
-    lines = L.show_corruption(tok, clean, inputs, targets).splitlines()
-    assert lines == ["text:   ab|c", "input:  #b|a", "chosen: MK R"]
-
-
-def test_blank_examples_and_rates():
-    text = "the cat sat on the mat while a dog ran to the log and the bird flew over a tree near it " * 3
-    examples = L.blank_examples(text, 5, block_size=24, word_len=(3, 4), num_candidates=3, seed=1)
-    for ex in examples:
-        whole = ex["prefix"] + ex["word"] + ex["suffix"]
-        assert whole in text and len(whole) <= 24
-        assert ex["candidates"][0] == ex["word"] and len(set(ex["candidates"])) == 3
-        assert all(len(c) == len(ex["word"]) for c in ex["candidates"])
-    with pytest.raises(ValueError, match="usable words"):
-        L.blank_examples(text, 500, block_size=24, word_len=(3, 4))
-    answered = [{"word": "cat", "mlm": "cat", "clm_continue": "dog", "clm_choice": "cat"},
-                {"word": "mat", "mlm": "hat", "clm_continue": "mat", "clm_choice": "sat"}]
-    assert L.blank_rates(answered) == {
-        "MLM fills the exact word": 0.5, "MLM fills the right characters": 5 / 6,
-        "CLM continues with the word": 0.5, "CLM picks it among the candidates": 0.5}
-
-
-def test_answer_blanks_gives_every_answer_the_right_length():
-    tok = CharTokenizer.from_text("the cat sat on a mat ", specials=("[MASK]",))
-    mlm, clm = _model(False, V=tok.vocab_size, T=16), _model(True, V=tok.vocab_size, T=16)
-    ex = {"prefix": "the ", "word": "cat", "suffix": " sat", "candidates": ["cat", "mat", "sat"]}
-    (a,) = L.answer_blanks(mlm, clm, tok, [ex])
-    assert len(a["mlm"]) == len(a["clm_continue"]) == 3 and "[MASK]" not in a["mlm"] + a["clm_continue"]
-    assert a["clm_choice"] in ex["candidates"] and len(a["scores"]) == 3
 
 
 def test_evaluate_accuracy_counts_top1_over_targets():
     method = L.CausalLM(_model(True, V=5, T=4))
     x, y = L.language_data(torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3]), 4, "clm")
     with torch.no_grad():
-        pred = method.model(x).argmax(-1)
+        pred = method.encoder(x).argmax(-1)
     assert L.evaluate_accuracy(method, (x, y), batch_size=1) == (pred == y).float().mean().item()
-
-
-def test_show_restoration_marks_right_and_wrong():
-    tok = CharTokenizer.from_text("abc", specials=("[MASK]",))
-    clean, inputs = tok.encode("abc"), torch.tensor([tok.mask_id, 1, tok.mask_id])
-    restored = tok.encode("abb")
-    assert L.show_restoration(tok, clean, inputs, restored).splitlines() == [
-        "text:     abc", "input:    #b#", "restored: abb", "          + x"]
 
 
 @pytest.mark.parametrize("objective", ["clm", "mlm"])

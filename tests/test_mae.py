@@ -7,7 +7,7 @@ import torch
 from course_utils.methods.mae import (
     MAE, ReconstructionMonitor, classifier_accuracy, encoder_cost, mae_loss, num_visible, patchify,
     random_masking, unpatchify)
-from course_utils.models import SmallCNN, TinyViT
+from course_utils.models import SmallCNN, TinyViT, build_encoder
 
 
 def _images(B=2, C=3, H=8, W=8, seed=0):
@@ -197,17 +197,17 @@ def test_encoder_sees_only_visible_patches():
     mae = _mae(mask_ratio=0.75)
     seen = []
     mae.encoder.blocks[0].register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
-    loss, pred, mask = mae(_images(B=3, H=16, W=16))
+    loss, pred, mask = mae.masked_forward(_images(B=3, H=16, W=16))
     assert seen == [(3, 4, 16)]                       # 16 patches, 4 visible
     assert pred.shape == (3, 16, 48) and mask.shape == (3, 16) and torch.isfinite(loss)
     seen.clear()
-    mae.encoder.forward_features(_images(B=3, H=16, W=16))  # after pre-training: all patches
-    assert seen == [(3, 16, 16)]
+    features = mae(_images(B=3, H=16, W=16))   # the method's forward is the encoder's: all patches
+    assert seen == [(3, 16, 16)] and features.shape == (3, 16)
 
 
 def test_mae_backward_reaches_encoder_decoder_and_mask_token():
     mae = _mae(norm_pix_loss=True)
-    mae.training_step(_images(B=4, H=16, W=16)).backward()
+    mae.training_step((_images(B=4, H=16, W=16), None)).backward()
     assert mae.mask_token.grad.abs().sum() > 0
     assert mae.encoder.patch_embed.weight.grad.abs().sum() > 0
 
@@ -240,6 +240,22 @@ def test_mae_trains_with_the_course_loop_and_monitor(tmp_path):
                     checkpoint=tmp_path / "mae.pt", eval_fn=monitor)
     assert len(monitor.snapshots) == 2 and monitor.snapshots[0][1].shape == (3, 3, 16, 16)
     assert history["eval"][-1]["masked_mse"] >= 0
+
+
+def test_mae_saves_and_loads_with_its_fixed_positions(tmp_path):
+    from course_utils.methods.base import load
+
+    torch.manual_seed(0)
+    vit = build_encoder("vit_tiny", image_size=16, patch_size=4, dim=16, depth=1, num_heads=2)
+    mae = MAE(vit, decoder_dim=8, decoder_depth=1, decoder_heads=2, mask_ratio=0.5)
+    mae.training_step((_images(B=4, H=16, W=16), None)).backward()
+    mae.save(tmp_path / "mae.pt", knn=0.3)
+    back = load(tmp_path / "mae.pt")
+    assert back.mask_ratio == 0.5 and back.info == {"knn": 0.3} and not back.encoder.pos_embed.requires_grad
+    x, noise = _images(B=2, H=16, W=16), torch.rand(2, 16)
+    mae.eval()
+    for a, b in zip(back.masked_forward(x, noise=noise), mae.masked_forward(x, noise=noise)):
+        torch.testing.assert_close(a, b)
 
 
 def test_encoder_cost_drops_with_masking():

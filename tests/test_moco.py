@@ -9,61 +9,8 @@ import torch.nn.functional as F
 from course_utils import augment, models
 from course_utils.losses import info_nce_loss
 from course_utils.methods import moco
-from course_utils.methods.moco import KeyQueue, MoCo, enqueue, grouped_forward, momentum_copy, momentum_update
+from course_utils.methods.moco import KeyQueue, MoCo, enqueue, grouped_forward
 from course_utils.train import train
-
-
-def _net(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3))
-
-
-# --------------------------------------------------------------------------- momentum encoder
-
-def test_momentum_copy_is_a_frozen_deep_copy():
-    enc = models.SmallCNN(width=4)
-    key = momentum_copy(enc)
-    assert key.num_features == enc.num_features == 32          # constructor arguments kept
-    assert all(not p.requires_grad for p in key.parameters())
-    assert all(p.requires_grad for p in enc.parameters())
-    for a, b in zip(enc.parameters(), key.parameters()):
-        assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
-
-
-def test_momentum_update_ends_and_middle():
-    q, k = _net(0), momentum_copy(_net(1))
-    k_before = copy.deepcopy(k)
-    momentum_update(q, k, 1.0)                                   # m = 1 keeps
-    for a, b in zip(k.state_dict().values(), k_before.state_dict().values()):
-        assert torch.equal(a, b)
-    momentum_update(q, k, 0.9)                                   # the EMA, parameter by parameter
-    for name, p in k.named_parameters():
-        expected = 0.9 * dict(k_before.named_parameters())[name] + 0.1 * dict(q.named_parameters())[name]
-        torch.testing.assert_close(p, expected)
-    momentum_update(q, k, 0.0)                                   # m = 0 copies
-    for a, b in zip(q.parameters(), k.parameters()):
-        assert torch.equal(a, b)
-
-
-def test_momentum_update_leaves_buffers_and_query_alone():
-    q, k = _net(0), momentum_copy(_net(1))
-    q_before, k_buffers = copy.deepcopy(q), [b.clone() for b in k.buffers()]
-    momentum_update(q, k, 0.5)
-    for a, b in zip(q.state_dict().values(), q_before.state_dict().values()):
-        assert torch.equal(a, b)
-    for a, b in zip(k.buffers(), k_buffers):                     # the key encoder keeps its own BN stats
-        assert torch.equal(a, b)
-
-
-def test_momentum_bad_inputs():
-    q, k = _net(0), momentum_copy(_net(1))
-    for m in (-0.1, 1.5, "0.9"):
-        with pytest.raises(ValueError, match="momentum"):
-            momentum_update(q, k, m)
-    with pytest.raises(ValueError, match="momentum_copy"):
-        momentum_update(q, nn.Linear(4, 3), 0.9)
-    with pytest.raises(ValueError, match="momentum"):
-        MoCo(models.SmallCNN(width=2), momentum=1.01)
 
 
 # ---------------------------------------------------------------------------------- the queue
@@ -174,14 +121,14 @@ def _moco(**kw):
 def test_training_step_updates_queue_and_gradients_reach_only_the_query_side(groups, mlp):
     m = _moco(shuffle_groups=groups, mlp=mlp, queue_size=40)
     x = torch.rand(32, 3, 16, 16)                 # 2 groups of 16 when groups = 2
-    loss = m.training_step(x)
+    out = m.training_step((x, None))
+    loss = out["loss"]
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None for p in m.encoder.parameters())
     assert all(p.grad is None for p in m.key_encoder.parameters())
     assert int(m.queue.ptr) == 32
     torch.testing.assert_close(m.queue.queue[:32].norm(dim=1), torch.ones(32))
-    assert 0.0 <= m.last_accuracy <= 1.0
     assert len(m.projection_head.net) == (3 if mlp else 1)
 
 
@@ -193,7 +140,7 @@ def test_loss_uses_the_queue_from_before_the_step_and_then_enqueues_the_keys(sym
     m.queue.ptr.fill_(30)                                                  # so the write wraps
     old = m.queue.queue.clone()
     x = torch.rand(8, 3, 16, 16)
-    loss = m.training_step(x)
+    loss = m.training_step((x, None))["loss"]
     with torch.no_grad():
         q = F.normalize(m._query_net(x), dim=1)
         k = F.normalize(m._key_net(x), dim=1)
@@ -252,20 +199,25 @@ def test_moco_bad_arguments():
         _moco(shuffle_groups=0)
     m = _moco(queue_size=4)
     with pytest.raises(ValueError, match="queue_size=4 is smaller than the 6 keys"):
-        m.training_step(torch.rand(6, 3, 16, 16))
+        m.training_step((torch.rand(6, 3, 16, 16), None))
     with pytest.raises(ValueError, match="twice for the symmetric loss"):
-        _moco(queue_size=10, symmetric=True).training_step(torch.rand(6, 3, 16, 16))
-    assert math.isnan(_moco().last_accuracy)
+        _moco(queue_size=10, symmetric=True).training_step((torch.rand(6, 3, 16, 16), None))
 
 
-def test_pretext_accuracy_monitor():
+def test_pretext_accuracy_against_a_loop_and_in_the_history():
+    g = torch.Generator().manual_seed(0)
+    q, k = F.normalize(torch.randn(6, 8, generator=g), dim=1), F.normalize(torch.randn(6, 8, generator=g), dim=1)
+    queue = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    k[:3] = q[:3]                                 # three positives that beat every negative
+    wins = [float((q[i] @ k[i]) > max(q[i] @ n for n in queue)) for i in range(6)]
+    assert moco.pretext_accuracy(q, k, queue).item() == pytest.approx(sum(wins) / 6)
+    assert sum(wins) >= 3
     m = _moco()
-    assert math.isnan(m.pop_accuracy())
-    for _ in range(3):
-        m.training_step(torch.rand(4, 3, 16, 16))
-    out = moco.moco_monitor(knn=lambda method: {"knn": 0.5})(m)
-    assert 0.0 <= out["pretext"] <= 1.0 and out["knn"] == 0.5
-    assert math.isnan(m.pop_accuracy())            # reset after reading
+    x = torch.rand(16, 3, 16, 16)
+    hist = train(m, (x, torch.zeros(16)), epochs=2, batch_size=4, lr=1e-3, device="cpu", progress=False)
+    steps = hist["logs"]["pretext_accuracy"]
+    assert len(steps) == 8 and all(0.0 <= a <= 1.0 for a in steps)
+    assert hist["epoch_logs"]["pretext_accuracy"] == pytest.approx([sum(steps[:4]) / 4, sum(steps[4:]) / 4])
 
 
 def test_batch_negatives_loss_matches_loop():
@@ -294,7 +246,7 @@ def test_defaults_follow_the_cifar_demo_and_small_groups_merge():
 
 def test_symmetric_step_enqueues_both_views():
     m = _moco(symmetric=True, queue_size=20)
-    loss = m.training_step(torch.rand(6, 3, 16, 16))
+    loss = m.training_step((torch.rand(6, 3, 16, 16), None))["loss"]
     assert int(m.queue.ptr) == 12 and torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None for p in m.encoder.parameters())

@@ -5,24 +5,36 @@ from course_utils import models
 
 SMALL = {"small_cnn": {"width": 8}, "resnet18": {"width": 8}, "vit_tiny": {"dim": 32, "depth": 1, "num_heads": 2},
          "pixels": {}}
+IMAGE_ENCODERS = sorted(SMALL)
 
 
-@pytest.mark.parametrize("name", sorted(models.ENCODERS))
+def test_every_encoder_is_covered():
+    assert set(models.ENCODERS) == set(SMALL) | {"char_transformer"}   # text: tests/test_language.py
+
+
+@pytest.mark.parametrize("name", IMAGE_ENCODERS)
 def test_every_encoder_forward_shape_and_finite(name):
     enc = models.build_encoder(name, **SMALL[name])
     x = torch.rand(4, 3, 32, 32)
     f = enc.forward_features(x)
     assert f.shape == (4, enc.num_features)
     assert torch.isfinite(f).all()
-    assert torch.equal(enc(x), enc.forward_features(x)) or name != "pixels"
+    assert torch.equal(enc(x), f)                       # calling an encoder gives its features
+    assert enc.spec == {"name": name, "kwargs": SMALL[name]}   # the recipe a saved method rebuilds it from
+    assert not torch.allclose(f[0], f[1])               # different images, different features
 
 
 @pytest.mark.parametrize("name", ["small_cnn", "resnet18", "vit_tiny"])
 def test_encoders_learn(name):
-    """One optimiser step changes the output: gradients reach every parameter."""
+    """Gradients reach every parameter, and one optimiser step changes the output."""
+    torch.manual_seed(0)
     enc = models.build_encoder(name, **SMALL[name])
-    enc(torch.rand(4, 3, 32, 32)).pow(2).mean().backward()
-    assert all(p.grad is not None for p in enc.parameters())
+    x = torch.rand(4, 3, 32, 32)
+    before = enc(x).detach()
+    enc(x).pow(2).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in enc.parameters())
+    torch.optim.SGD(enc.parameters(), lr=0.1).step()
+    assert not torch.allclose(enc(x), before)
 
 
 def test_full_size_widths():
@@ -62,22 +74,24 @@ def test_vit_token_path_on_a_subset():
     assert vit.forward_tokens(tokens[:, :16]).shape == (2, 16, 32)
 
 
-def test_projection_head():
-    head = models.ProjectionHead(16, 32, 8)
-    assert head(torch.rand(5, 16)).shape == (5, 8)
-    assert len(models.ProjectionHead(16, 32, 8, num_layers=1).net) == 1
-    with pytest.raises(ValueError, match="num_layers"):
-        models.ProjectionHead(16, num_layers=0)
+def test_eval_mode_restores_each_mode_even_on_error():
+    a, b = models.SmallCNN(width=4).train(), models.SmallCNN(width=4).eval()
+    with models.eval_mode(a, b):
+        assert not a.training and not b.training
+    assert a.training and not b.training
+    with pytest.raises(RuntimeError), models.eval_mode(a):
+        raise RuntimeError("inside")
+    assert a.training
 
 
-def test_save_and_load_encoder(tmp_path):
-    enc = models.SmallCNN(width=8)
-    models.save_encoder(tmp_path / "e.pt", enc, "small_cnn", {"width": 8}, method="test", seconds=1.5)
-    back, info = models.load_encoder(tmp_path / "e.pt")
-    assert info == {"method": "test", "seconds": 1.5} and not back.training
-    x = torch.rand(2, 3, 32, 32)
-    torch.testing.assert_close(back(x), enc.eval()(x))
-    with pytest.raises(FileNotFoundError, match="run the notebook"):
-        models.load_encoder(tmp_path / "missing.pt")
-    with pytest.raises(ValueError, match="unknown encoder"):
-        models.save_encoder(tmp_path / "x.pt", enc, "vgg")
+def test_one_transformer_block_serves_vit_and_text():
+    block = models.TransformerBlock(16, 2)
+    x = torch.randn(2, 5, 16)
+    assert block(x).shape == (2, 5, 16)
+    causal = block(x, causal=True)
+    x2 = x.clone()
+    x2[:, -1] += 1.0                       # a change to the last token
+    torch.testing.assert_close(block(x2, causal=True)[:, :-1], causal[:, :-1])   # cannot reach earlier ones
+    assert not torch.allclose(block(x2)[:, :-1], block(x)[:, :-1])               # without the mask it does
+    vit = models.TinyViT(dim=16, depth=2, num_heads=2)
+    assert all(isinstance(b, models.TransformerBlock) for b in vit.blocks)

@@ -34,3 +34,16 @@ def test_plot_history_keys_choose_the_metrics_on_one_scale():
     assert labels == ["erank"] and fig.axes[1].get_ylabel() == "effective rank"
     with pytest.raises(ValueError, match="keys \\['std'\\] are not in"):
         plots.plot_history(h, keys=["std"])
+
+
+def test_plot_history_draws_what_the_training_steps_logged():
+    h = {"step_loss": [1.0] * 8, "eval": [{"epoch": 2, "knn": 0.4}],
+         "epoch_logs": {"pretext_accuracy": [0.2, 0.6], "momentum": [0.99, 0.999]}}
+    fig = plots.plot_history(h, logs="pretext_accuracy")
+    lines = {line.get_label(): line for line in fig.axes[1].get_lines()}
+    assert set(lines) == {"knn", "pretext_accuracy (training)"}
+    assert list(lines["pretext_accuracy (training)"].get_ydata()) == [0.2, 0.6]
+    only_logs = plots.plot_history({"step_loss": [1.0] * 8, "epoch_logs": h["epoch_logs"]}, logs=["momentum"])
+    assert len(only_logs.axes) == 2
+    with pytest.raises(ValueError, match="logs \\['pretext'\\] are not in the history's epoch_logs"):
+        plots.plot_history(h, logs=["pretext"])

@@ -51,11 +51,18 @@ def test_rotation_method_trains_and_scores():
     x = torch.rand(5, 3, 16, 16)
     logits, targets = m.pretext_logits(x)
     assert logits.shape == (20, 4) and targets.shape == (20,)
-    loss = m.training_step(x)
+    out = m.training_step((x, None))
+    loss = out["loss"]
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in m.parameters())
     acc = P.pretext_accuracy(m, (x * 255).to(torch.uint8))
     assert 0 <= acc <= 1 and m.training  # mode restored
+    # the logged accuracy is the batch's: how often the logits' argmax is the target
+    torch.manual_seed(3)
+    logits, targets = m.pretext_logits(x)
+    torch.manual_seed(3)
+    assert m.training_step((x, None))["pretext_accuracy"].item() == pytest.approx(
+        sum(int(a == b) for a, b in zip(logits.argmax(1).tolist(), targets.tolist())) / len(targets))
 
 
 # ---------------------------------------------------------------- tiles
@@ -214,7 +221,7 @@ def test_jigsaw_and_context_methods_train():
                        (P.ContextPrediction(models.SmallCNN(width=4), tile_size=8, hidden_dim=8), 8)]:
         logits, targets = m.pretext_logits(x)
         assert logits.shape == (4, classes) and targets.max() < classes
-        loss = m.training_step(x)
+        loss = m.training_step((x, None))["loss"]
         loss.backward()
         assert torch.isfinite(loss) and m.encoder.features[0][0].weight.grad is not None
 
@@ -294,7 +301,7 @@ def test_colorization_sees_only_luminance():
     x = torch.rand(3, 3, 16, 16)
     yuv = P.rgb_to_yuv(x)
     recoloured = P.yuv_to_rgb(torch.cat([yuv[:, :1], -yuv[:, 1:]], 1))  # same Y, other colours
-    torch.testing.assert_close(m(x), m(recoloured), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(m.colour_logits(x), m.colour_logits(recoloured), atol=1e-5, rtol=1e-4)
     logits, targets = m.pretext_logits(x)
     assert logits.shape == (3 * 16, 16) and targets.shape == (48,)
     expected = P.uv_to_bins(torch.nn.functional.adaptive_avg_pool2d(yuv[:, 1:], 4), 4).flatten()
@@ -304,7 +311,7 @@ def test_colorization_sees_only_luminance():
     with pytest.raises(ValueError, match="temperature"):
         m.colorize(x, temperature=0)
     m.train()
-    loss = m.training_step(x)
+    loss = m.training_step((x, None))["loss"]
     loss.backward()
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="bins"):
@@ -342,7 +349,7 @@ def test_rotation_learns_when_orientation_is_visible():
     m = P.RotationPrediction(models.SmallCNN(width=4), hidden_dim=16, crop_scale=None)
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
     for _ in range(30):
-        loss = m.training_step(x)
+        loss = m.training_step((x, None))["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -397,3 +404,25 @@ def test_upscale_images_and_bad_factor():
             P.upscale_images(x, bad)
     with pytest.raises(ValueError, match="upscale"):
         P.Jigsaw(models.SmallCNN(width=4), num_permutations=4, upscale=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda enc: P.RotationPrediction(enc, hidden_dim=8),
+    lambda enc: P.Jigsaw(enc, num_permutations=6, grid=2, tile_size=12, hidden_dim=8),
+    lambda enc: P.ContextPrediction(enc, tile_size=8, hidden_dim=8),
+    lambda enc: P.Colorization(enc, bins=4, out_size=4, hidden_dim=8),
+], ids=["rotation", "jigsaw", "context", "colourisation"])
+def test_every_task_saves_and_loads_as_it_was(tmp_path, make):
+    from course_utils.methods.base import load
+
+    torch.manual_seed(0)
+    m = make(models.build_encoder("small_cnn", width=4))
+    m.training_step((torch.rand(4, 3, 32, 32), None))["loss"].backward()   # BatchNorm statistics move
+    m.save(tmp_path / "task.pt", pretext=0.5)
+    back = load(tmp_path / "task.pt")
+    assert type(back) is type(m) and back.config == m.config and back.info == {"pretext": 0.5}
+    x = torch.rand(3, 3, 32, 32)
+    m.eval()
+    torch.testing.assert_close(back.encoder(x), m.encoder(x))
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    torch.testing.assert_close(back.pretext_logits(x, g1)[0], m.pretext_logits(x, g2)[0])

@@ -4,6 +4,7 @@ import torch
 from course_utils import augment, evaluate, models, protocols
 from course_utils.data import ImageData
 from course_utils.methods import pretext
+from course_utils.methods.heads import ProjectionHead
 
 
 def _tiny_data(n=48, size=16, seed=0, classes=3):
@@ -136,8 +137,8 @@ def test_weights_digest_follows_the_weights():
 
 
 def test_with_head_outputs_the_projection():
-    enc, head = models.SmallCNN(width=4).eval(), models.ProjectionHead(32, 16, 8).eval()
-    wrapped = protocols.WithHead(enc, head, 8)
+    enc, head = models.SmallCNN(width=4).eval(), ProjectionHead(32, 16, 8).eval()
+    wrapped = protocols.ProjectedEncoder(enc, head)
     x = torch.rand(3, 3, 16, 16)
     assert wrapped.num_features == 8
     torch.testing.assert_close(wrapped.forward_features(x), head(enc.forward_features(x)))
@@ -191,20 +192,20 @@ def test_plot_curves_labels():
 
 # ---------------------------------------------------------------- loading the course's encoders
 
-def test_load_or_train_loads_saved_encoders_and_wraps_colourisation(tmp_path):
+def test_load_or_train_loads_saved_methods_and_wraps_colourisation(tmp_path):
     torch.manual_seed(0)
-    enc = models.SmallCNN(width=4)
-    models.save_encoder(tmp_path / "jigsaw_encoder.pt", enc, "small_cnn", {"width": 4}, method="jigsaw",
-                        train_seconds=12.5)
-    models.save_encoder(tmp_path / "colorization_encoder.pt", enc, "small_cnn", {"width": 4},
-                        method="colourisation", train_seconds=3.0, input="luminance")
+    rotation = pretext.RotationPrediction(models.build_encoder("small_cnn", width=4))
+    rotation.save(protocols.encoder_path("rotation", tmp_path), method="rotation", train_seconds=12.5)
+    colour = pretext.Colorization(models.build_encoder("small_cnn", width=4))
+    colour.save(protocols.encoder_path("colorization", tmp_path), train_seconds=3.0, input="luminance")
     kw = dict(encoder_name="small_cnn", encoder_kwargs={"width": 4}, epochs=1, directory=tmp_path,
               device="cpu")
     d = _tiny_data(16)
-    jig = protocols.load_or_train("jigsaw", d, **kw)
-    assert jig.source == "saved" and jig.train_seconds == 12.5 and jig.label == "jigsaw"
+    rot = protocols.load_or_train("rotation", d, **kw)
+    assert rot.source == "saved" and rot.train_seconds == 12.5 and rot.label == "rotation"
+    assert isinstance(rot.method, pretext.RotationPrediction)
     x = torch.rand(2, 3, 16, 16)
-    torch.testing.assert_close(jig.encoder.forward_features(x), enc.eval().forward_features(x))
+    torch.testing.assert_close(rot.encoder.forward_features(x), rotation.encoder.eval().forward_features(x))
     col = protocols.load_or_train("colorization", d, **kw)
     assert isinstance(col.encoder, pretext.GrayscaleInput)
     rnd = protocols.load_or_train("random", d, **kw)
@@ -234,7 +235,8 @@ def test_build_stand_in_for_every_method():
         if built is None:      # a module another notebook adds; skipped with a note
             continue
         method, enc_name, _ = built
-        loss = method.training_step(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 0]))
+        out = method.training_step((torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 0])))
+        loss = out["loss"] if isinstance(out, dict) else out
         assert torch.isfinite(loss), name
         assert enc_name == ("vit_tiny" if name == "mae" else "small_cnn")
     with pytest.raises(ValueError, match="unknown method"):
@@ -251,7 +253,8 @@ def test_build_stand_in_follows_method_kwargs():
     puzzle, index = method.puzzle(torch.rand(2, 3, 32, 32))
     assert puzzle.shape[:2] == (2, 9) and puzzle.shape[-1] == 8
     context, _, _ = protocols.build_stand_in("context", **kw, method_kwargs={"context": dict(tile_size=8)})
-    assert torch.isfinite(context.training_step(torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)))
+    out = context.training_step((torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)))
+    assert torch.isfinite(out["loss"] if isinstance(out, dict) else out)
     with pytest.raises(ValueError, match="unknown method names"):
         protocols.build_stand_in("jigsaw", **kw, method_kwargs={"jigsw": {}})
     with pytest.raises(ValueError, match="pretext tasks"):
@@ -267,20 +270,25 @@ def test_train_seconds_not_recorded_shows_as_missing():
 
 def test_projection_head_from_checkpoint(tmp_path):
     from course_utils.methods.simclr import SimCLR
-    from course_utils.train import save_checkpoint
+    from course_utils.train import train
 
     torch.manual_seed(0)
-    method = SimCLR(models.SmallCNN(width=4), proj_hidden_dim=16, proj_dim=8).eval()
-    save_checkpoint(tmp_path / "03_simclr.pt", {"model": method.state_dict()})
+    method = SimCLR(models.build_encoder("small_cnn", width=4), transform=augment.simclr_augment(16),
+                    proj_hidden_dim=16, proj_dim=8)
+    train(method, _tiny_data(16), epochs=1, batch_size=8, device="cpu", progress=False,
+          checkpoint=tmp_path / "03_simclr.pt")
+    method.eval()
     enc = models.SmallCNN(width=4)
     enc.load_state_dict(method.encoder.state_dict())
     enc.eval()
     wrapped = protocols.projection_head_from_checkpoint(tmp_path / "03_simclr.pt", enc)
     x = torch.rand(2, 3, 16, 16)
-    torch.testing.assert_close(wrapped.forward_features(x), method(x))
+    torch.testing.assert_close(wrapped.forward_features(x), method.project(x))
     assert protocols.projection_head_from_checkpoint(tmp_path / "missing.pt", enc) is None
     other = models.SmallCNN(width=4)                                   # different weights: refused
     assert protocols.projection_head_from_checkpoint(tmp_path / "03_simclr.pt", other) is None
+    torch.save({"model": method.state_dict()}, tmp_path / "old.pt")    # no config: an older file
+    assert protocols.projection_head_from_checkpoint(tmp_path / "old.pt", enc) is None
 
 
 def test_fractions_label_and_rounding_half_up():
@@ -300,7 +308,7 @@ def test_encoder_with_head_from_a_stand_in_or_nothing(tmp_path):
     wrapped = protocols.encoder_with_head(entry, None)
     x = torch.rand(2, 3, 16, 16)
     assert wrapped.num_features == 8
-    torch.testing.assert_close(wrapped.forward_features(x), method(x))
+    torch.testing.assert_close(wrapped.forward_features(x), method.project(x))
     saved = protocols.Entry("simclr", method.encoder, {}, "saved")
     assert protocols.encoder_with_head(saved, tmp_path / "missing.pt") is None
     assert protocols.encoder_with_head(None, tmp_path / "missing.pt") is None

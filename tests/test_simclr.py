@@ -20,10 +20,10 @@ def test_training_step_is_nt_xent_of_the_two_views():
     m = _method(temperature=0.3)
     x = torch.rand(6, 3, 16, 16)
     torch.manual_seed(1)
-    loss = m.training_step(x)
+    loss = m.training_step((x, None))
     torch.manual_seed(1)                          # the same two views again
     x1, x2 = m.views(x)
-    z = m(torch.cat([x1, x2]))
+    z = m.project(torch.cat([x1, x2]))
     torch.testing.assert_close(loss, nt_xent_loss(z[:6], z[6:], 0.3))
     loss.backward()
     assert all(p.grad is not None for p in m.parameters())
@@ -33,11 +33,12 @@ def test_training_step_is_nt_xent_of_the_two_views():
 def test_head_variants_and_projected_encoder(layers, width):
     m = _method(head_layers=layers)
     x = torch.rand(4, 3, 16, 16)
-    assert m(x).shape == (4, width)
-    proj = ProjectedEncoder(m)
+    assert m.project(x).shape == (4, width)
+    assert m(x).shape == (4, 32)                  # forward is the representation h, before the head
+    proj = ProjectedEncoder(m.encoder, m.projection_head)
     assert proj.num_features == width
     m.eval()
-    torch.testing.assert_close(proj.forward_features(x), m(x))
+    torch.testing.assert_close(proj.forward_features(x), m.project(x))
 
 
 def test_short_last_batch_trains():
@@ -53,7 +54,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="head_layers"):
         _method(head_layers=3)
     with pytest.raises(ValueError, match="at least 2"):
-        _method().training_step(torch.rand(1, 3, 16, 16))
+        _method().training_step((torch.rand(1, 3, 16, 16), None))
 
 
 def test_random_rot90_rotates_each_image_by_a_multiple_of_90():

@@ -3,19 +3,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from course_utils import models
 from course_utils import train as tr
+from course_utils.methods.base import Method, load
 
 
-class TinyMethod(nn.Module):
+class TinyMethod(Method):
     """Linear classifier on flattened pixels, with a random draw per step (as augmentations do)."""
 
-    def __init__(self, width=4 * 4 * 3):
-        super().__init__()
-        self.net = nn.Linear(width, 3)
+    def __init__(self, encoder=None, classes: int = 3, noise: float = 0.01):
+        super().__init__(encoder if encoder is not None else models.build_encoder("pixels", image_size=4))
+        self.net = nn.Linear(self.encoder.num_features, classes)
+        self.noise = noise
 
-    def training_step(self, x, y):
-        x = x + 0.01 * torch.randn_like(x)  # uses the global RNG, like an augmentation
-        return F.cross_entropy(self.net(x.flatten(1)), y)
+    def training_step(self, batch):
+        x, y = batch
+        x = x + self.noise * torch.randn_like(x)  # uses the global RNG, like an augmentation
+        return F.cross_entropy(self.net(self.encoder.forward_features(x)), y)
 
 
 def toy_data(n=64):
@@ -66,24 +70,72 @@ def test_checkpoint_from_a_different_model_is_refused(tmp_path):
     ckpt = tmp_path / "run.pt"
     run(1, ckpt)
     other = TinyMethod()
-    other.net = nn.Linear(48, 5)
+    other.net = nn.Linear(48, 5)                 # changed by hand: the recorded config cannot tell
     with pytest.raises(ValueError, match="different model.*Delete the file"):
         tr.train(other, toy_data(), epochs=1, batch_size=16, checkpoint=ckpt, progress=False)
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"batch_size": 8}, "batch_size 16 in the checkpoint but 8 now"),
-    ({"n": 48}, "n 64 in the checkpoint but 48 now"),
-    ({"seed": 1}, "seed 0 in the checkpoint but 1 now"),
+    ({"batch_size": 8}, "batch_size: 16 in the checkpoint, 8 now"),
+    ({"n": 48}, "data.n: 64 in the checkpoint, 48 now"),
+    ({"seed": 1}, "seed: 0 in the checkpoint, 1 now"),
+    ({"lr": 0.3}, "optimizer.lr: 0.01 in the checkpoint, 0.3 now"),
+    ({"epochs": 2}, "epochs: 1 in the checkpoint, 2 now"),
+    ({"weight_decay": 0.5}, "optimizer.weight_decay"),
+    ({"noise": 0.5}, "method.noise: 0.01 in the checkpoint, 0.5 now"),
+    ({"flip": True}, "data.checksum"),
 ])
 def test_checkpoint_from_another_run_is_refused(tmp_path, change, message):
-    """Same model, other data or batches: resuming would silently mix two runs."""
+    """A finished checkpoint of other settings (the method's, the data, the optimiser's)
+    is never handed back as this run: train names what changed and the fix."""
     ckpt = tmp_path / "run.pt"
     run(1, ckpt)
-    kw = {"batch_size": 16, "seed": 0, **change}
+    kw = {"batch_size": 16, "seed": 0, "lr": 1e-2, "epochs": 1, **change}
     images, labels = toy_data(kw.pop("n", 64))
-    with pytest.raises(ValueError, match=f"another run \\({message}\\).*Delete the file"):
-        tr.train(TinyMethod(), (images, labels), epochs=1, checkpoint=ckpt, progress=False, device="cpu", **kw)
+    if kw.pop("flip", False):
+        images = images.flip(-1)                 # the same size and labels, other pixels
+    torch.manual_seed(0)
+    method = TinyMethod(noise=kw.pop("noise", 0.01))
+    with pytest.raises(ValueError, match=f"other settings \\(.*{message}.*\\).*Delete the file"):
+        tr.train(method, (images, labels), checkpoint=ckpt, progress=False, device="cpu", **kw)
+
+
+def test_same_settings_resume_and_the_checkpoint_rebuilds_the_method(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    m1, _ = run(1, ckpt)
+    m2, _ = run(1, ckpt)                          # equal settings: the finished run is loaded
+    assert torch.equal(m1.net.weight, m2.net.weight)
+    back = load(ckpt)                             # rebuilt from the config saved in the checkpoint
+    assert isinstance(back, TinyMethod) and back.noise == 0.01 and not back.training
+    x = toy_data()[0][:4].float() / 255
+    torch.testing.assert_close(back.net(back(x)), m1.eval().net(m1(x)))
+
+
+def test_training_step_logs_reach_the_history():
+    class Logging(TinyMethod):
+        def training_step(self, batch):
+            loss = super().training_step(batch)
+            return {"loss": loss, "twice": 2 * loss.detach(), "const": 3}
+
+    torch.manual_seed(0)
+    h = tr.train(Logging(), toy_data(), epochs=2, batch_size=16, lr=1e-2, progress=False, device="cpu")
+    assert h["logs"]["twice"] == pytest.approx([2 * v for v in h["step_loss"]])
+    assert h["logs"]["const"] == [3.0] * 8
+    assert h["epoch_logs"]["twice"] == pytest.approx([2 * v for v in h["epoch_loss"]])
+
+
+@pytest.mark.parametrize("out, match", [
+    ({"twice": torch.tensor(1.0)}, "without 'loss'"),
+    (torch.ones(3, requires_grad=True), "scalar loss.*shape \\(3,\\)"),
+    (1.5, "scalar loss tensor.*float"),
+])
+def test_bad_training_step_results_are_named(out, match):
+    class Bad(TinyMethod):
+        def training_step(self, batch):
+            return out
+
+    with pytest.raises(ValueError, match=match):
+        tr.train(Bad(), toy_data(), epochs=1, batch_size=16, progress=False, device="cpu")
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -104,8 +156,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 def test_non_finite_loss_stops_clearly():
     class Exploding(TinyMethod):
-        def training_step(self, x, y):
-            return super().training_step(x, y) * float("inf")
+        def training_step(self, batch):
+            return super().training_step(batch) * float("inf")
 
     with pytest.raises(FloatingPointError, match="Lower lr"):
         tr.train(Exploding(), toy_data(), epochs=1, batch_size=16, progress=False)

@@ -1,3 +1,10 @@
-"""One small module per method. A method is an ``nn.Module`` that owns its networks and
-implements ``training_step(x, y) -> loss`` (and optionally ``after_step(step, total_steps)``
-for momentum updates); ``course_utils.train.train`` runs the rest."""
+"""One small module per method, all on one contract (``base.Method``): a method owns its
+networks and returns its loss on a batch from ``training_step(batch)``;
+``course_utils.train.train`` runs the rest.
+
+base        the contract, configs, ``save``/``load``     heads       the MLP heads, one class
+momentum    EMA target networks (MoCo, BYOL)             supervised  the labelled baseline
+pretext     rotation, jigsaw, colourisation, context     simclr      SimCLR (+ shapes augmentations)
+moco        MoCo v1/v2 with its queue                    byol        BYOL and SimSiam
+mae         the masked autoencoder
+"""

@@ -14,7 +14,6 @@ Shape legend: B batch, D width, C/H/W image.
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import matplotlib.pyplot as plt
@@ -23,27 +22,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import augment
-from ..models import ProjectionHead
+from ..models import eval_mode
+from .base import Method
+from .heads import BYOLPredictionHead, BYOLProjectionHead, SimSiamProjectionHead
+from .momentum import check_momentum, cosine_momentum, momentum_copy, update_momentum
 
-# --------------------------------------------------------------------------------------
-# heads
-
-
-class BYOLProjectionHead(ProjectionHead):
-    """BYOL's projector g (arXiv:2006.07733, Sec. 3.3): Linear -> BatchNorm -> ReLU -> Linear,
-    4096 hidden and 256 output units in the paper. (B, in_dim) -> (B, out_dim)."""
-
-    def __init__(self, in_dim: int, hidden_dim: int = 4096, out_dim: int = 256):
-        super().__init__(in_dim, hidden_dim, out_dim, num_layers=2, batch_norm=True)
-
-
-class BYOLPredictionHead(ProjectionHead):
-    """BYOL's predictor q (arXiv:2006.07733, Sec. 3.3): the same MLP shape as the projector,
-    mapping a projection to a prediction of the other view's target projection.
-    (B, in_dim) -> (B, out_dim). SimSiam uses a bottleneck: hidden = in_dim / 4."""
-
-    def __init__(self, in_dim: int = 256, hidden_dim: int = 4096, out_dim: int = 256):
-        super().__init__(in_dim, hidden_dim, out_dim, num_layers=2, batch_norm=True)
+__all__ = ["BYOL", "SimSiam", "regression_loss", "symmetric_regression_loss", "byol_transforms",
+           "embedding_std", "effective_rank", "collapse_monitor", "plot_collapse",
+           # the EMA target, written once in methods.momentum for every method that has one
+           "cosine_momentum", "momentum_copy", "update_momentum"]
 
 
 # --------------------------------------------------------------------------------------
@@ -73,75 +60,6 @@ def symmetric_regression_loss(p1, p2, z1, z2) -> torch.Tensor:
     """BYOL's symmetrised loss L + L~ (arXiv:2006.07733, Sec. 3.1): view 1's prediction
     regresses onto view 2's target and vice versa. All (B, D). In [0, 8]."""
     return regression_loss(p1, z2) + regression_loss(p2, z1)
-
-
-# --------------------------------------------------------------------------------------
-# the EMA target
-
-
-def _check_momentum(m: float, name: str = "momentum") -> None:
-    if not isinstance(m, (int, float)) or not 0.0 <= m <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1] (0 copies the online network, 1 keeps the "
-                         f"target), got {m!r}")
-
-
-def cosine_momentum(step: int, total_steps: int, base: float = 0.996) -> float:
-    """BYOL's target decay rate at step k of K (arXiv:2006.07733, Sec. 3.3):
-
-        tau_k = 1 - (1 - tau_base) * (cos(pi k / K) + 1) / 2
-
-    rising from ``base`` at k = 0 to 1 at k = K (the target freezes at the end)."""
-    _check_momentum(base, "base")
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-    if not 0 <= step <= total_steps:
-        raise ValueError(f"step must be in [0, total_steps={total_steps}], got {step}")
-    return 1 - (1 - base) * (math.cos(math.pi * step / total_steps) + 1) / 2
-
-
-def make_target(online: nn.Module) -> nn.Module:
-    """The target network: a deep copy of ``online`` (same constructor arguments, same
-    weights) with gradients switched off. Never ``type(online)()``, which loses the
-    arguments the online network was built with."""
-    target = copy.deepcopy(online)
-    for p in target.parameters():
-        p.requires_grad_(False)
-    return target
-
-
-@torch.no_grad()
-def update_momentum(online: nn.Module, target: nn.Module, m: float) -> None:
-    """EMA update in place: target <- m * target + (1 - m) * online (arXiv:2006.07733, Eq. 1).
-
-    m = 0 copies the online network, m = 1 keeps the target. Buffers: floating-point
-    ones (BatchNorm running mean and variance) follow the same EMA as the weights, so the
-    target stays one consistent averaged network; integer ones (BatchNorm's
-    ``num_batches_tracked`` counter) are copied from the online network. ``lerp_`` is
-    exact at both ends (weight 0 returns the target, weight 1 the online value).
-    """
-    _check_momentum(m, "m")
-    online_state, target_state = _paired_state(online, target)
-    for name, t in target_state.items():
-        o = online_state[name]
-        if t.is_floating_point():
-            t.lerp_(o.to(t.dtype), 1.0 - m)
-        else:
-            t.copy_(o)
-
-
-def _paired_state(online: nn.Module, target: nn.Module):
-    """Parameters and buffers of both networks by name; they must have the same layout."""
-    online_state = dict(online.named_parameters()) | dict(online.named_buffers())
-    target_state = dict(target.named_parameters()) | dict(target.named_buffers())
-    if online_state.keys() != target_state.keys():
-        missing = sorted(online_state.keys() ^ target_state.keys())[:3]
-        raise ValueError(f"online and target networks differ in their parameters/buffers "
-                         f"(e.g. {missing}); build the target with make_target(online)")
-    for name, t in target_state.items():
-        if t.shape != online_state[name].shape:
-            raise ValueError(f"parameter {name!r} has shape {tuple(online_state[name].shape)} "
-                             f"online but {tuple(t.shape)} in the target")
-    return online_state, target_state
 
 
 # --------------------------------------------------------------------------------------
@@ -196,28 +114,28 @@ def byol_transforms(image_size: int = 32, strength: float = 0.5, blur: bool = Fa
     return t1, t2
 
 
-class BYOL(nn.Module):
+class BYOL(Method):
     """BYOL (arXiv:2006.07733): online encoder + projector + predictor, target encoder +
-    projector as an EMA of the online ones, symmetric regression loss.
+    projector as an EMA of the online ones (``methods.momentum``), symmetric regression loss.
 
+    ``transform``: a pair (view 1, view 2) of BYOL's asymmetric augmentations (default
+    ``byol_transforms()``), or one callable used for both views.
     ``use_predictor=False`` removes the predictor (the collapse experiment).
-    ``momentum_base``: tau_base of the cosine schedule; ``after_step`` updates the target.
+    ``momentum_base``: tau_base of the cosine schedule; ``after_step`` updates the target
+    (parameters and BatchNorm statistics alike: one consistent averaged network).
     """
 
     def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 4096, proj_dim: int = 256,
-                 pred_hidden_dim: int = 4096, momentum_base: float = 0.996, transforms=None,
-                 use_predictor: bool = True, channels_last: bool = False):
-        super().__init__()
-        _check_momentum(momentum_base, "momentum_base")
-        self.encoder = encoder
+                 pred_hidden_dim: int = 4096, momentum_base: float = 0.996, transform=None,
+                 use_predictor: bool = True):
+        super().__init__(encoder, tuple(transform) if isinstance(transform, list) else transform or byol_transforms())
+        check_momentum(momentum_base, "momentum_base")
         self.projection_head = BYOLProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim)
         self.prediction_head = (BYOLPredictionHead(proj_dim, pred_hidden_dim, proj_dim)
                                 if use_predictor else nn.Identity())
-        self.target_encoder = make_target(self.encoder)
-        self.target_projection_head = make_target(self.projection_head)
+        self.target_encoder = momentum_copy(self.encoder)
+        self.target_projection_head = momentum_copy(self.projection_head)
         self.momentum_base, self.momentum = momentum_base, momentum_base
-        self.transforms = transforms or byol_transforms()
-        self.channels_last = channels_last
 
     def project(self, x):  # (B, C, H, W) -> online projection (B, proj_dim)
         return self.projection_head(self.encoder.forward_features(x))
@@ -226,13 +144,12 @@ class BYOL(nn.Module):
     def target_project(self, x):  # (B, C, H, W) -> target projection (B, proj_dim), no gradient
         return self.target_projection_head(self.target_encoder.forward_features(x))
 
-    def training_step(self, x, y=None):
-        x1, x2 = self.transforms[0](x), self.transforms[1](x)
-        if self.channels_last and x.is_cuda:
-            x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
+    def training_step(self, batch):
+        x, _ = batch
+        x1, x2 = self.views(x)
         p1, p2 = self.prediction_head(self.project(x1)), self.prediction_head(self.project(x2))
         z1, z2 = self.target_project(x1), self.target_project(x2)  # stop-gradient: no_grad
-        return symmetric_regression_loss(p1, p2, z1, z2)
+        return {"loss": symmetric_regression_loss(p1, p2, z1, z2), "momentum": self.momentum}
 
     def after_step(self, step: int, total_steps: int) -> None:
         """After the optimiser step k (0-based): target <- EMA with tau at k + 1."""
@@ -241,22 +158,7 @@ class BYOL(nn.Module):
         update_momentum(self.projection_head, self.target_projection_head, self.momentum)
 
 
-class SimSiamProjectionHead(nn.Module):
-    """SimSiam's projector (arXiv:2011.10566, Sec. 4.1): 3 layers, BatchNorm on every layer,
-    including the output. (B, in_dim) -> (B, out_dim)."""
-
-    def __init__(self, in_dim: int, hidden_dim: int = 2048, out_dim: int = 2048):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
-            nn.Linear(hidden_dim, out_dim, bias=False), nn.BatchNorm1d(out_dim, affine=False))
-
-    def forward(self, h):
-        return self.net(h)
-
-
-class SimSiam(nn.Module):
+class SimSiam(Method):
     """SimSiam (arXiv:2011.10566, Algorithm 1): BYOL without the EMA. One network f (encoder
     + projector) and a bottleneck predictor h; loss = D(p1, sg(z2)) / 2 + D(p2, sg(z1)) / 2
     with D = -cosine, the same direction of gradient as BYOL's 2 - 2 cos (in [-1, 1]).
@@ -265,22 +167,18 @@ class SimSiam(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 2048, proj_dim: int = 2048,
-                 pred_hidden_dim: int = 512, transform=None, stop_gradient: bool = True,
-                 channels_last: bool = False):
-        super().__init__()
-        self.encoder = encoder
+                 pred_hidden_dim: int = 512, transform=None, stop_gradient: bool = True):
+        super().__init__(encoder, transform or augment.simclr_augment())
         self.projection_head = SimSiamProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim)
         self.prediction_head = BYOLPredictionHead(proj_dim, pred_hidden_dim, proj_dim)
-        self.transform = transform or augment.simclr_augment()
-        self.stop_gradient, self.channels_last = stop_gradient, channels_last
+        self.stop_gradient = stop_gradient
 
     def project(self, x):  # (B, C, H, W) -> (B, proj_dim)
         return self.projection_head(self.encoder.forward_features(x))
 
-    def training_step(self, x, y=None):
-        x1, x2 = self.transform(x), self.transform(x)
-        if self.channels_last and x.is_cuda:
-            x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
+    def training_step(self, batch):
+        x, _ = batch
+        x1, x2 = self.views(x)
         z1, z2 = self.project(x1), self.project(x2)
         p1, p2 = self.prediction_head(z1), self.prediction_head(z2)
         if self.stop_gradient:
@@ -299,15 +197,10 @@ def collapse_monitor(images: torch.Tensor, knn=None):
     ``erank_h``), and optionally ``knn`` accuracy from an eval_fn such as
     ``evaluate.knn_monitor``."""
     def eval_fn(method):
-        was_training = method.training
-        method.eval()
-        try:
-            with torch.no_grad():
-                x = images.to(next(method.parameters()).device)
-                h = method.encoder.forward_features(x)
-                z = method.projection_head(h)
-        finally:
-            method.train(was_training)
+        with eval_mode(method), torch.no_grad():
+            x = images.to(next(method.parameters()).device)
+            h = method.encoder.forward_features(x)
+            z = method.projection_head(h)
         out = {"std": embedding_std(z), "std_h": embedding_std(h),
                "erank": effective_rank(z), "erank_h": effective_rank(h)}
         return out | (knn(method) if knn is not None else {})

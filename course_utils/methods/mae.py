@@ -17,7 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import augment
-from ..models import TinyViT, TransformerBlock
+from ..models import TinyViT, TransformerBlock, eval_mode, vit_init
+from .base import Method
 
 # --------------------------------------------------------------------------------------
 # patches
@@ -163,14 +164,15 @@ def sincos_pos_embed_2d(dim: int, grid_size: int) -> torch.Tensor:
     return torch.cat([encode(cols), encode(rows)], dim=1).float()  # (N, dim)
 
 
-class MAE(nn.Module):
+class MAE(Method):
     """Masked autoencoder around a ``TinyViT`` encoder (arXiv:2111.06377, Fig. 1).
 
     forward_encoder: embed all patches, keep a random (1 - mask_ratio) of them, run the
                      encoder's blocks on the visible tokens only;
     forward_decoder: project to the decoder width, put a shared learned mask token in every
                      hidden place, add decoder positions, a few blocks, predict p*p*C values;
-    forward_loss:    MSE on the masked patches (optionally normalised pixels).
+    forward_loss:    MSE on the masked patches (optionally normalised pixels);
+    masked_forward:  the three in a row -> (loss, pred, mask).
 
     ``encoder`` is kept whole, so after pre-training ``mae.encoder`` is an ordinary
     TinyViT whose ``forward_features`` sees all patches. Its position embeddings are set
@@ -180,12 +182,12 @@ class MAE(nn.Module):
     def __init__(self, encoder: TinyViT, decoder_dim: int = 64, decoder_depth: int = 2,
                  decoder_heads: int = 4, mask_ratio: float = 0.75, norm_pix_loss: bool = False,
                  crop_scale=(0.2, 1.0)):
-        super().__init__()
+        super().__init__(encoder)
         if not hasattr(encoder, "embed") or not hasattr(encoder, "forward_tokens"):
             raise ValueError("MAE needs a ViT encoder with embed(x) and forward_tokens(tokens), "
                              f"e.g. models.TinyViT; got {type(encoder).__name__}")
         num_visible(encoder.num_patches, mask_ratio)  # validates mask_ratio
-        self.encoder, self.mask_ratio, self.norm_pix_loss = encoder, mask_ratio, norm_pix_loss
+        self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         self.patch_size, self.crop_scale = encoder.patch_size, tuple(crop_scale)
         n, d, p, c = encoder.num_patches, encoder.num_features, encoder.patch_size, encoder.in_channels
         # fixed sine-cosine positions in encoder and decoder, as in the paper's code: the
@@ -201,6 +203,7 @@ class MAE(nn.Module):
                                               requires_grad=False)
         self.decoder_blocks = nn.ModuleList(TransformerBlock(decoder_dim, decoder_heads)
                                             for _ in range(decoder_depth))
+        vit_init(self.decoder_blocks)     # the encoder's attention initialisation, in the decoder too
         self.decoder_norm = nn.LayerNorm(decoder_dim)
         self.decoder_pred = nn.Linear(decoder_dim, p * p * c)
 
@@ -225,17 +228,18 @@ class MAE(nn.Module):
     def forward_loss(self, images, pred, mask):
         return mae_loss(pred, images, mask, self.patch_size, self.norm_pix_loss)
 
-    def forward(self, images, mask_ratio: float | None = None, noise=None):
-        """-> (loss, pred (B, N, p*p*C), mask (B, N))."""
+    def masked_forward(self, images, mask_ratio: float | None = None, noise=None):
+        """Mask, encode, decode: -> (loss, pred (B, N, p*p*C), mask (B, N))."""
         ratio = self.mask_ratio if mask_ratio is None else mask_ratio
         latent, mask, ids_restore = self.forward_encoder(images, ratio, noise)
         pred = self.forward_decoder(latent, ids_restore)
         return self.forward_loss(images, pred, mask), pred, mask
 
-    def training_step(self, x, y=None):
+    def training_step(self, batch):
+        x, _ = batch
         # MAE's augmentation is light: a random resized crop and a flip (Sec. A.1)
         x = augment.random_resized_crop(x, x.shape[-1], scale=self.crop_scale, flip_p=0.5)
-        return self(x)[0]
+        return self.masked_forward(x)[0]
 
     @torch.no_grad()
     def reconstruct(self, images, mask_ratio: float | None = None, noise=None):
@@ -245,7 +249,7 @@ class MAE(nn.Module):
         Visible patches are pasted from the original; masked ones come from the decoder.
         With ``norm_pix_loss`` the model predicts normalised patches, so they are shown
         with the true patch's mean and std put back (that part is not predicted)."""
-        _, pred, mask = self(images, mask_ratio, noise)
+        _, pred, mask = self.masked_forward(images, mask_ratio, noise)
         target = patchify(images, self.patch_size)
         if self.norm_pix_loss:
             mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
@@ -278,14 +282,10 @@ class ReconstructionMonitor:
         self.snapshots = []
 
     def __call__(self, method: MAE) -> dict:
-        was_training = method.training
-        method.eval()
-        try:
+        with eval_mode(method):
             x = self.images.to(next(method.parameters()).device)
             noise = fixed_noise(len(x), method.encoder.num_patches, self.seed, x.device)
             masked, recon, mask = method.reconstruct(x, self.mask_ratio, noise)
-        finally:
-            method.train(was_training)
         self.snapshots.append((masked.cpu(), recon.cpu()))
         pixels = mae_loss(patchify(recon, method.patch_size), x, mask, method.patch_size)
         return {"masked_mse": pixels.item()}
@@ -351,15 +351,11 @@ def classifier_accuracy(encoder: nn.Module, classifier: nn.Module, data, batch_s
     from ..data import batches
 
     device = next(encoder.parameters()).device
-    was = encoder.training
-    encoder.eval()
-    try:
-        correct = total = 0
+    correct = total = 0
+    with eval_mode(encoder, classifier):
         for x, y in batches(data, batch_size, shuffle=False, device=device):
             correct += (classifier(encoder.forward_features(x)).argmax(1) == y).sum().item()
             total += len(y)
-    finally:
-        encoder.train(was)
     return correct / total
 
 

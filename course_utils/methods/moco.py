@@ -14,49 +14,26 @@ Shape legend: B batch, D embedding width, K queue length, C/H/W image.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import augment
 from ..losses import _check_temperature, info_nce_loss
-from ..models import ProjectionHead
+from .base import Method
+from .heads import moco_projection_head
+from .momentum import check_momentum, momentum_copy, update_momentum
 
-# --------------------------------------------------------------------------------------
-# the momentum encoder
-
-
-def _check_momentum(m) -> None:
-    if not isinstance(m, (int, float)) or not 0.0 <= m <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1] (0 copies the query encoder, 1 freezes the key "
-                         f"encoder), got {m!r}")
+__all__ = ["MoCo", "KeyQueue", "enqueue", "grouped_forward", "moco_v2_augment", "momentum_copy",
+           "momentum_update"]
 
 
-def momentum_copy(module: nn.Module) -> nn.Module:
-    """The key encoder: a deep copy (same constructor arguments, same weights) with
-    gradients off. Never ``type(module)()``, which loses the arguments it was built with."""
-    key_module = copy.deepcopy(module)
-    for p in key_module.parameters():
-        p.requires_grad_(False)
-    return key_module
-
-
-@torch.no_grad()
 def momentum_update(query_module: nn.Module, key_module: nn.Module, m: float) -> None:
-    """theta_k <- m theta_k + (1 - m) theta_q for every parameter (arXiv:1911.05722, Eq. 2).
-
-    m = 0 copies the query encoder, m = 1 keeps the key encoder. Buffers (BatchNorm's
-    running statistics) are not averaged: as in MoCo's code, the key encoder keeps its own,
-    from its own forward passes. ``lerp_`` is exact at both ends."""
-    _check_momentum(m)
-    q_params, k_params = list(query_module.parameters()), list(key_module.parameters())
-    if len(q_params) != len(k_params) or any(a.shape != b.shape for a, b in zip(q_params, k_params)):
-        raise ValueError("the query and key networks have different parameters; build the key "
-                         "network with momentum_copy(query_network)")
-    for q, k in zip(q_params, k_params):
-        k.lerp_(q.detach().to(k.dtype), 1.0 - m)
+    """theta_k <- m theta_k + (1 - m) theta_q for every parameter (arXiv:1911.05722, Eq. 2):
+    ``methods.momentum.update_momentum`` without the buffers. As in MoCo's code, the key
+    encoder keeps BatchNorm statistics of its own, from its own forward passes."""
+    check_momentum(m, "momentum")
+    update_momentum(query_module, key_module, m, buffers=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -145,7 +122,7 @@ def moco_v2_augment(image_size: int = 32, blur: bool = False, crop_scale=(0.2, 1
     return augment.simclr_augment(image_size, strength, crop_scale=crop_scale, blur_p=0.5 if blur else 0.0)
 
 
-class MoCo(nn.Module):
+class MoCo(Method):
     """MoCo v1/v2 (arXiv:1911.05722, 2003.04297) around any encoder with ``forward_features``.
 
     The defaults are those of MoCo's CIFAR-10 demo for small images (t = 0.1, m = 0.99, a
@@ -164,23 +141,18 @@ class MoCo(nn.Module):
     def __init__(self, encoder: nn.Module, queue_size: int = 4096, momentum: float = 0.99,
                  temperature: float = 0.1, proj_hidden_dim: int = 512, proj_dim: int = 128,
                  mlp: bool = True, transform=None, shuffle_groups: int = 4, symmetric: bool = True,
-                 batch_negatives: bool = False, channels_last: bool = False):
-        super().__init__()
-        _check_momentum(momentum)
+                 batch_negatives: bool = False):
+        super().__init__(encoder, transform or moco_v2_augment())
+        check_momentum(momentum)
         _check_temperature(temperature)
         if shuffle_groups < 1:
             raise ValueError(f"shuffle_groups must be >= 1, got {shuffle_groups}")
-        self.encoder = encoder
-        self.projection_head = ProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim,
-                                              num_layers=2 if mlp else 1, batch_norm=False)
+        self.projection_head = moco_projection_head(encoder.num_features, proj_hidden_dim, proj_dim, mlp)
         self.key_encoder = momentum_copy(self.encoder)
         self.key_projection_head = momentum_copy(self.projection_head)
         self.queue = KeyQueue(queue_size, proj_dim)
         self.momentum, self.temperature, self.shuffle_groups = momentum, temperature, shuffle_groups
-        self.transform = transform or moco_v2_augment()
-        self.channels_last, self.symmetric, self.batch_negatives = channels_last, symmetric, batch_negatives
-        self._accuracy = torch.tensor(float("nan"))
-        self._accuracy_sum, self._accuracy_steps = torch.zeros(()), 0
+        self.symmetric, self.batch_negatives = symmetric, batch_negatives
 
     def _query_net(self, x):
         return self.projection_head(self.encoder.forward_features(x))
@@ -188,7 +160,7 @@ class MoCo(nn.Module):
     def _key_net(self, x):
         return self.key_projection_head(self.key_encoder.forward_features(x))
 
-    def forward(self, x):  # (B, C, H, W) -> normalised query embeddings (B, proj_dim)
+    def project(self, x):  # (B, C, H, W) -> normalised query embeddings (B, proj_dim)
         return F.normalize(self._query_net(x), dim=1)
 
     def _queries_and_keys(self, x1, x2):
@@ -201,25 +173,26 @@ class MoCo(nn.Module):
             k = F.normalize(grouped_forward(self._key_net, x2, g, perm), dim=1)
         return q, k
 
-    def training_step(self, x, y=None):
+    def training_step(self, batch):
+        """The loss, and ``pretext_accuracy``: how often the positive key scored above every
+        queued negative (near 1 early on is a warning sign of a shortcut)."""
+        x, _ = batch
         per_step = len(x) * (2 if self.symmetric else 1)
         if per_step > len(self.queue):
             raise ValueError(f"queue_size={len(self.queue)} is smaller than the {per_step} keys a step enqueues "
                              f"(batch {len(x)}{', twice for the symmetric loss' if self.symmetric else ''}); "
                              f"use queue_size >= {per_step}")
-        x1, x2 = self.transform(x), self.transform(x)
-        if self.channels_last and x.is_cuda:
-            x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
+        x1, x2 = self.views(x)
         negatives = self.queue.negatives()                                            # (K, D)
         q, k = self._queries_and_keys(x1, x2)                                         # (B, D) each
         loss = self._loss(q, k, negatives)
-        self._track_accuracy(q, k, negatives)
+        accuracy = pretext_accuracy(q, k, negatives)
         if self.symmetric:
             q2, k1 = self._queries_and_keys(x2, x1)
             loss = loss + self._loss(q2, k1, negatives)
             k = torch.cat([k, k1])
         self.queue.push(k)
-        return loss
+        return {"loss": loss, "pretext_accuracy": accuracy}
 
     def _loss(self, q, k, negatives):
         if not self.batch_negatives:
@@ -228,37 +201,14 @@ class MoCo(nn.Module):
         logits = torch.cat([q @ k.T, q @ negatives.to(q.dtype).T], dim=1) / self.temperature
         return F.cross_entropy(logits.float(), torch.arange(len(q), device=q.device))
 
-    @torch.no_grad()
-    def _track_accuracy(self, q, k, negatives):
-        # kept as tensors: reading them every step would stall a GPU
-        pos, neg = (q * k).sum(1), (q @ negatives.to(q.dtype).T).amax(1)
-        self._accuracy = (pos > neg).float().mean()
-        self._accuracy_sum = self._accuracy_sum.to(self._accuracy.device) + self._accuracy
-        self._accuracy_steps += 1
-
-    @property
-    def last_accuracy(self) -> float:
-        """The pretext task's accuracy at the last step: how often the positive key scored
-        above every queued negative. Near 1 early on is a warning sign of a shortcut."""
-        return self._accuracy.item()
-
-    def pop_accuracy(self) -> float:
-        """The mean pretext-task accuracy over the steps since the last call (then reset)."""
-        steps = self._accuracy_steps
-        mean = (self._accuracy_sum / steps).item() if steps else float("nan")
-        self._accuracy_sum, self._accuracy_steps = torch.zeros(()), 0
-        return mean
-
     def after_step(self, step: int, total_steps: int) -> None:
         momentum_update(self.encoder, self.key_encoder, self.momentum)
         momentum_update(self.projection_head, self.key_projection_head, self.momentum)
 
 
-def moco_monitor(knn=None):
-    """An ``eval_fn`` for ``train``: MoCo's mean pretext accuracy since the last evaluation
-    (``pretext``: how often the positive key beat every queued key) and, optionally, the
-    metrics of another eval_fn such as ``evaluate.knn_monitor``."""
-    def eval_fn(method):
-        out = {"pretext": method.pop_accuracy()}
-        return out | (knn(method) if knn is not None else {})
-    return eval_fn
+@torch.no_grad()
+def pretext_accuracy(q: torch.Tensor, k: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    """The share of queries (B, D) whose positive key (B, D) scores above every negative
+    (K, D): MoCo's pretext task solved. A 0-d tensor (reading it every step would stall a GPU)."""
+    pos, neg = (q * k).sum(1), (q @ negatives.to(q.dtype).T).amax(1)
+    return (pos > neg).float().mean()

@@ -11,10 +11,17 @@ context        Doersch et al. 2015, arXiv:1505.05192    where is this patch rela
                                                         patch? (8 neighbours)
 =============  =======================================  =========================================
 
-Each task is a method (``training_step(x, y) -> loss``, for ``train.train``) around any
-encoder with ``forward_features``. Each also has ``pretext_logits(x, generator) ->
-(logits, targets)``, so :func:`pretext_accuracy` can measure how well the task itself is
-solved on held-out images: a task solved too easily is the first sign of a *shortcut*.
+Each task is a ``Method`` around any encoder with ``forward_features``:
+``training_step(batch)`` returns the loss and ``pretext_accuracy``, how often the task was
+solved on the batch, for ``train.train`` (the labels in the batch are never used). Each
+also has ``pretext_logits(x, generator) -> (logits, targets)``, so :func:`pretext_accuracy`
+can measure how well the task itself is solved on held-out images: a task solved too
+easily is the first sign of a *shortcut*.
+
+``method(x)`` is the representation, ``encoder.forward_features(x)``, for every task;
+colourisation's encoder only ever saw luminance, so it is evaluated through
+:class:`GrayscaleInput` (notebook 01 saves it with ``input="luminance"``, and notebook 08
+wraps it on loading).
 
 Shape legend: B batch, T tiles, P permutations, Q colour bins, C/H/W image, D width,
 t tile side.
@@ -29,7 +36,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import augment
-from ..models import ResNet18CIFAR, SmallCNN, TinyViT
+from ..models import ResNet18CIFAR, SmallCNN, TinyViT, eval_mode
+from .base import Method
+from .heads import classifier_head
 
 
 def _check_images(x, name: str, square: bool = False) -> None:
@@ -47,21 +56,18 @@ def _randint(high: int, shape, x: torch.Tensor, generator=None) -> torch.Tensor:
     return (augment._rand(shape, x, generator) * high).long().clamp(max=high - 1)
 
 
-def classifier_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
-    """The small MLP every task puts on top of the encoder: Linear-BN-ReLU-Linear."""
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim),
-                         nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
-
-
-class PretextTask(nn.Module):
-    """Base: the loss is the cross-entropy of ``pretext_logits``. Subclasses set ``encoder``."""
+class PretextTask(Method):
+    """Base: the loss is the cross-entropy of ``pretext_logits``; the labels are never used.
+    Each step also logs ``pretext_accuracy``, how often the task was solved on the batch."""
 
     def pretext_logits(self, x, generator=None):  # -> logits (M, classes), targets (M,)
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define pretext_logits(x, generator)")
 
-    def training_step(self, x, y=None):
+    def training_step(self, batch):
+        x, _ = batch
         logits, targets = self.pretext_logits(x)
-        return F.cross_entropy(logits, targets)
+        accuracy = (logits.detach().argmax(1) == targets).float().mean()
+        return {"loss": F.cross_entropy(logits, targets), "pretext_accuracy": accuracy}
 
 
 @torch.no_grad()
@@ -73,17 +79,14 @@ def pretext_accuracy(method: PretextTask, images, batch_size: int = 256, seed: i
         raise ValueError("images is empty")
     device = next(method.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
-    was_training, correct, total = method.training, 0, 0
-    method.eval()
-    try:
+    correct, total = 0, 0
+    with eval_mode(method):
         for i in range(0, len(images), batch_size):
             x = images[i:i + batch_size].to(device)
             x = x.float() / 255 if x.dtype == torch.uint8 else x
             logits, targets = method.pretext_logits(x, generator=g)
             correct += (logits.argmax(1) == targets).sum().item()
             total += len(targets)
-    finally:
-        method.train(was_training)
     return correct / total
 
 
@@ -117,8 +120,8 @@ class RotationPrediction(PretextTask):
     Images get a light random crop and flip first, as in supervised training."""
 
     def __init__(self, encoder: nn.Module, hidden_dim: int = 512, crop_scale=(0.6, 1.0)):
-        super().__init__()
-        self.encoder, self.crop_scale = encoder, crop_scale
+        super().__init__(encoder)
+        self.crop_scale = crop_scale
         self.head = classifier_head(encoder.num_features, hidden_dim, 4)
 
     def pretext_logits(self, x, generator=None):
@@ -382,9 +385,9 @@ class Jigsaw(PretextTask):
     def __init__(self, encoder: nn.Module, num_permutations: int = 64, grid: int = 3,
                  tile_size: int | None = None, jitter: bool = True, normalize: bool = False,
                  colour_drop: bool = False, upscale: int = 1, hidden_dim: int = 256, seed: int = 0):
-        super().__init__()
+        super().__init__(encoder)
         _check_upscale(upscale)
-        self.encoder, self.grid, self.tile_size, self.upscale = encoder, grid, tile_size, upscale
+        self.grid, self.tile_size, self.upscale = grid, tile_size, upscale
         self.jitter, self.normalize, self.colour_drop = jitter, normalize, colour_drop
         self.register_buffer("permutations", max_hamming_permutations(num_permutations, grid * grid, seed))
         self.tile_fc = nn.Sequential(nn.Linear(encoder.num_features, hidden_dim), nn.ReLU(inplace=True))
@@ -434,9 +437,9 @@ class ContextPrediction(PretextTask):
 
     def __init__(self, encoder: nn.Module, tile_size: int | None = None, jitter: bool = True,
                  normalize: bool = False, colour_drop: bool = False, upscale: int = 1, hidden_dim: int = 256):
-        super().__init__()
+        super().__init__(encoder)
         _check_upscale(upscale)
-        self.encoder, self.tile_size, self.jitter, self.upscale = encoder, tile_size, jitter, upscale
+        self.tile_size, self.jitter, self.upscale = tile_size, jitter, upscale
         self.normalize, self.colour_drop = normalize, colour_drop
         self.patch_fc = nn.Sequential(nn.Linear(encoder.num_features, hidden_dim), nn.ReLU(inplace=True))
         self.head = classifier_head(2 * hidden_dim, hidden_dim, 8)
@@ -535,22 +538,22 @@ class Colorization(PretextTask):
     luminance too (:class:`GrayscaleInput`): it never saw colour."""
 
     def __init__(self, encoder: nn.Module, bins: int = 8, out_size: int = 8, hidden_dim: int = 256):
-        super().__init__()
+        super().__init__(encoder)
         bin_centres(bins)  # validates bins
         if not isinstance(out_size, int) or out_size < 1:
             raise ValueError(f"out_size must be a positive int, got {out_size!r}")
-        self.encoder, self.bins, self.out_size = encoder, bins, out_size
+        self.bins, self.out_size = bins, out_size
         self.head = nn.Sequential(nn.Conv2d(encoder.num_features, hidden_dim, 1), nn.ReLU(inplace=True),
                                   nn.Conv2d(hidden_dim, bins * bins, 1))
 
-    def forward(self, x):
+    def colour_logits(self, x):
         """RGB (B, 3, H, W) -> colour-bin logits (B, Q, out_size, out_size), seeing only Y."""
         fmap = feature_map(self.encoder, luminance_image(x))             # (B, D, h, w)
         logits = self.head(fmap)                                         # (B, Q, h, w)
         return F.interpolate(logits, size=self.out_size, mode="bilinear", align_corners=False)
 
     def pretext_logits(self, x, generator=None):
-        logits = self(x)                                                 # (B, Q, s, s)
+        logits = self.colour_logits(x)                                   # (B, Q, s, s)
         uv = F.adaptive_avg_pool2d(rgb_to_yuv(x)[:, 1:], self.out_size)  # (B, 2, s, s)
         targets = uv_to_bins(uv, self.bins)                              # (B, s, s)
         return logits.permute(0, 2, 3, 1).reshape(-1, self.bins ** 2), targets.reshape(-1)
@@ -561,7 +564,7 @@ class Colorization(PretextTask):
         colours (the paper's Eq. 5, T = 0.38). x: (B, 3, H, W) -> RGB (B, 3, H, W)."""
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        probs = (self(x) / temperature).softmax(1)                       # (B, Q, s, s)
+        probs = (self.colour_logits(x) / temperature).softmax(1)          # (B, Q, s, s)
         uv = torch.einsum("bqhw,qc->bchw", probs, bin_centres(self.bins, x.device))
         uv = F.interpolate(uv, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return yuv_to_rgb(torch.cat([rgb_to_yuv(x)[:, :1], uv], 1)).clamp(0, 1)

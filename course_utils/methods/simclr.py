@@ -21,62 +21,38 @@ import torch.nn as nn
 
 from .. import augment
 from ..losses import _check_temperature, nt_xent_loss
-from ..models import ProjectionHead
+from .base import Method
+from .heads import ProjectedEncoder, ProjectionHead
+
+__all__ = ["SimCLR", "ProjectedEncoder", "shapes_augment", "ShapesTransform", "random_rot90", "random_hue",
+           "hue_turns", "hue_bins", "colour_probe"]
 
 
-class SimCLR(nn.Module):
+class SimCLR(Method):
     """encoder f, projection head g; loss = NT-Xent(g(f(x1)), g(f(x2))).
 
     ``head_layers``: 2 is SimCLR's MLP head (Linear-BN-ReLU-Linear), 1 a linear head, 0
     no head at all (the loss on h directly), the three variants of the paper's Fig. 8.
-    ``channels_last``: on CUDA, feed the views in channels-last memory order (faster
-    convolutions with bf16 on tensor cores)."""
+    ``transform``: how a view is made (default: ``augment.simclr_augment()``)."""
 
     def __init__(self, encoder: nn.Module, transform=None, temperature: float = 0.5,
-                 proj_hidden_dim: int = 512, proj_dim: int = 128, head_layers: int = 2,
-                 channels_last: bool = False):
-        super().__init__()
+                 proj_hidden_dim: int = 512, proj_dim: int = 128, head_layers: int = 2):
+        super().__init__(encoder, transform or augment.simclr_augment())
         _check_temperature(temperature)
         if head_layers not in (0, 1, 2):
             raise ValueError(f"head_layers must be 0 (no head), 1 (linear) or 2 (MLP), got {head_layers}")
-        self.encoder = encoder
         self.projection_head = (nn.Identity() if head_layers == 0 else
                                 ProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim, head_layers))
-        self.transform = transform or augment.simclr_augment()
-        self.temperature, self.channels_last = temperature, channels_last
+        self.temperature = temperature
 
-    def forward(self, x):  # (B, C, H, W) -> (B, proj_dim)
+    def project(self, x):  # (B, C, H, W) -> z = g(f(x)), (B, proj_dim)
         return self.projection_head(self.encoder.forward_features(x))
 
-    def views(self, x):
-        """Two independent random views of the batch, (B, C, H, W) each."""
-        x1, x2 = self.transform(x), self.transform(x)
-        if self.channels_last and x.is_cuda:
-            x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
-        return x1, x2
-
-    def training_step(self, x, y=None):
+    def training_step(self, batch):
+        x, _ = batch
         x1, x2 = self.views(x)
-        z = self(torch.cat([x1, x2]))  # one pass for both views: (2B, proj_dim)
-        z1, z2 = z.chunk(2)
+        z1, z2 = self.project(torch.cat([x1, x2])).chunk(2)  # one pass for both views: (B, proj_dim) each
         return nt_xent_loss(z1, z2, self.temperature)
-
-
-class ProjectedEncoder(nn.Module):
-    """An encoder-like view of a trained method whose ``forward_features`` is z = g(f(x)),
-    the output of the projection head, so that ``evaluate`` can measure it too."""
-
-    def __init__(self, method: nn.Module):
-        super().__init__()
-        self.method = method
-        head = method.projection_head
-        self.num_features = (method.encoder.num_features if isinstance(head, nn.Identity)
-                             else head.net[-1].out_features)
-
-    def forward_features(self, x):
-        return self.method.projection_head(self.method.encoder.forward_features(x))
-
-    forward = forward_features
 
 
 # --------------------------------------------------------------------------------------

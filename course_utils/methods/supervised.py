@@ -5,19 +5,26 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import augment
+from .base import Method
 
 
-class Supervised(nn.Module):
+class Supervised(Method):
     """Encoder + linear classifier trained with cross-entropy on lightly augmented images
-    (random crop and flip), as a supervised baseline usually is."""
+    (random crop and flip), as a supervised baseline usually is. Each step also logs the
+    training accuracy on the batch (``train_accuracy``)."""
 
     def __init__(self, encoder: nn.Module, num_classes: int, crop_scale=(0.5, 1.0)):
-        super().__init__()
-        self.encoder = encoder
+        super().__init__(encoder)
         self.classifier = nn.Linear(encoder.num_features, num_classes)
         self.crop_scale = crop_scale
 
-    def training_step(self, x, y):
+    def classify(self, x):  # (B, C, H, W) -> logits (B, num_classes)
+        return self.classifier(self.encoder.forward_features(x))
+
+    def training_step(self, batch):
+        x, y = batch
         x = augment.random_resized_crop(x, x.shape[-1], scale=self.crop_scale)
         x = augment.random_horizontal_flip(x)
-        return F.cross_entropy(self.classifier(self.encoder.forward_features(x)), y)
+        logits = self.classify(x)
+        accuracy = (logits.detach().argmax(1) == y).float().mean()
+        return {"loss": F.cross_entropy(logits, y), "train_accuracy": accuracy}

@@ -1,0 +1,1 @@
+"""Lesson code of the notebooks: demos, figures, exercises' scaffolding; one module per notebook."""
