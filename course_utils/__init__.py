@@ -12,9 +12,10 @@ lessons      lesson code: the runner every notebook uses (lessons.common: prepar
              one module of demos and figures per notebook (lessons.nb07, ...)
 infonce      notebook 02: NCE, InfoNCE, the MI bound   evaluate     features, kNN, linear probe
 protocols    notebook 08: fine-tuning, few labels, the pitfalls of frozen evaluation
+             (its lesson code, the encoders to compare and the figures: lessons.nb08)
 text         corpora and the character tokenizer      language     notebook 07: MLM and CLM
 plots        the figures                               widgets      sliders that degrade gracefully
-checks*      feedback for the exercises                colab        the Colab badge and set-up cell
+checks       feedback for the exercises (one module per part of the course)                colab        the Colab badge and set-up cell
 """
 from .runtime import get_device, get_profile, runs_dir, seed_everything, setup
 

@@ -84,9 +84,9 @@ def test_load_errors_name_the_file_and_the_fix(tmp_path):
     with pytest.raises(ValueError, match="damaged"):
         load(tmp_path / "cut.pt")
     hand_built = Toy(models.SmallCNN(width=4))                    # no recipe stamped on the encoder
-    hand_built.save(tmp_path / "hand.pt")
-    with pytest.raises(ValueError, match="build_encoder"):
-        load(tmp_path / "hand.pt")
+    with pytest.raises(ValueError, match="built by hand.*build_encoder"):
+        hand_built.save(tmp_path / "hand.pt")                     # refused at once, not when loading
+    assert not (tmp_path / "hand.pt").exists()
 
 
 def test_views_one_transform_or_one_per_view():

@@ -9,8 +9,14 @@ import torch.nn as nn
 
 from course_utils.methods import byol
 from course_utils.methods.byol import (
-    BYOL, SimSiam, collapse_monitor, effective_rank, embedding_std, regression_loss,
-    symmetric_regression_loss)
+    BYOL,
+    SimSiam,
+    collapse_monitor,
+    effective_rank,
+    embedding_std,
+    regression_loss,
+    symmetric_regression_loss,
+)
 from course_utils.methods.momentum import cosine_momentum
 from course_utils.models import SmallCNN
 

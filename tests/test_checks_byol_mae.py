@@ -3,8 +3,12 @@ known-wrong versions with a useful message, and report stubs as not implemented.
 import torch
 import torch.nn.functional as F
 
-from course_utils.checks_byol_mae import (
-    check_patchify, check_random_masking, check_regression_loss, check_update_momentum)
+from course_utils.checks import (
+    check_patchify,
+    check_random_masking,
+    check_regression_loss,
+    check_update_momentum,
+)
 from course_utils.methods.byol import regression_loss, update_momentum
 from course_utils.methods.mae import patchify, random_masking
 
@@ -114,7 +118,7 @@ def test_checks_leave_the_global_random_state_alone():
 
 def test_ema_networks_are_the_same_on_every_check():
     """The networks come from fixed seeds, whatever the global state was."""
-    from course_utils.checks_byol_mae import _ema_pair
+    from course_utils.checks.byol_mae import _ema_pair
 
     torch.manual_seed(0)
     a = _ema_pair(3)[0].state_dict()

@@ -3,7 +3,7 @@ versions with a useful message, and report stubs as not implemented."""
 import torch
 
 from course_utils import language as L
-from course_utils.checks_language import check_mlm_corrupt, check_sequence_log_likelihood
+from course_utils.checks import check_mlm_corrupt, check_sequence_log_likelihood
 
 
 def _messages(report):

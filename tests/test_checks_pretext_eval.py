@@ -1,9 +1,8 @@
 import torch
 
 from course_utils import protocols
-from course_utils.checks_pretext_eval import check_label_subset, check_rotate_batch
+from course_utils.checks import check_label_subset, check_rotate_batch
 from course_utils.methods.pretext import rotate_batch
-
 
 # ---------------------------------------------------------------- rotate_batch
 

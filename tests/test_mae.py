@@ -1,12 +1,22 @@
 """MAE: patchify/unpatchify against a slow loop and as inverses (any channel count),
 random masking against a slow sort, the masked-only loss against a slow loop (with and
-without normalised pixels), and the model: the encoder sees visible patches only."""
+without normalised pixels), and the model: the encoder sees visible patches only. Also the
+supervised fine-tuning that notebook 06 runs (``Supervised``): its logs and its save/load."""
 import pytest
 import torch
 
+from course_utils import augment
 from course_utils.methods.mae import (
-    MAE, ReconstructionMonitor, classifier_accuracy, encoder_cost, mae_loss, num_visible, patchify,
-    random_masking, unpatchify)
+    MAE,
+    ReconstructionMonitor,
+    classifier_accuracy,
+    encoder_cost,
+    mae_loss,
+    num_visible,
+    patchify,
+    random_masking,
+    unpatchify,
+)
 from course_utils.models import SmallCNN, TinyViT, build_encoder
 
 
@@ -256,6 +266,9 @@ def test_mae_saves_and_loads_with_its_fixed_positions(tmp_path):
     mae.eval()
     for a, b in zip(back.masked_forward(x, noise=noise), mae.masked_forward(x, noise=noise)):
         torch.testing.assert_close(a, b)
+    features = mae.encoder.forward_features(x)
+    torch.testing.assert_close(back.encoder.forward_features(x), features, atol=0, rtol=0)
+    torch.testing.assert_close(back(x), features, atol=0, rtol=0)       # forward: the representation
 
 
 def test_encoder_cost_drops_with_masking():
@@ -263,6 +276,50 @@ def test_encoder_cost_drops_with_masking():
     full, visible = encoder_cost(vit, 16, batch_size=4, repeats=1), encoder_cost(vit, 4, batch_size=4, repeats=1)
     # 4x fewer tokens: 4x less in the linear layers, 16x less in attention, so a bit more than 4x
     assert 4.05 < full["gflops"] / visible["gflops"] < 5
+
+
+# --------------------------------------------------- fine-tuning (Supervised, as notebook 06 uses it)
+
+def _supervised(num_classes=3):
+    from course_utils.methods.supervised import Supervised
+
+    torch.manual_seed(0)
+    return Supervised(build_encoder("small_cnn", width=4), num_classes=num_classes)
+
+
+def test_supervised_step_logs_the_batch_accuracy():
+    model = _supervised()
+    x, y = _images(B=6, H=16, W=16), torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(1)
+    out = model.training_step((x, y))
+    assert set(out) == {"loss", "train_accuracy"} and out["train_accuracy"].dim() == 0
+    out["loss"].backward()
+    assert model.classifier.weight.grad is not None and model.encoder.features[0][0].weight.grad is not None
+    # the same augmented batch again: the log is the accuracy of the logits the loss was computed on
+    torch.manual_seed(1)
+    views = augment.random_horizontal_flip(augment.random_resized_crop(x, 16, scale=model.crop_scale))
+    logits = model.classify(views)
+    assert out["train_accuracy"].item() == pytest.approx((logits.argmax(1) == y).float().mean().item())
+    torch.testing.assert_close(out["loss"], torch.nn.functional.cross_entropy(logits, y))
+    assert model(x).shape == (6, model.encoder.num_features)       # forward: the representation
+    with pytest.raises(ValueError, match="num_classes"):
+        _supervised(num_classes=1)
+
+
+def test_supervised_saves_and_loads_as_it_was(tmp_path):
+    from course_utils.methods.base import load
+
+    model = _supervised()
+    model.training_step((_images(B=4, H=32, W=32), torch.tensor([0, 1, 2, 1])))["loss"].backward()
+    model.save(tmp_path / "supervised_method.pt", method="Supervised", knn=0.5)
+    back = load(tmp_path / "supervised_method.pt")
+    assert type(back) is type(model) and back.config == model.config
+    assert back.info == {"method": "Supervised", "knn": 0.5} and not back.training
+    x = _images(B=3, H=32, W=32)
+    model.eval()
+    torch.testing.assert_close(back.encoder.forward_features(x), model.encoder.forward_features(x),
+                               atol=0, rtol=0)
+    torch.testing.assert_close(back.classify(x), model.classify(x), atol=0, rtol=0)
 
 
 def test_classifier_accuracy_counts():

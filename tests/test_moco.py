@@ -1,5 +1,3 @@
-import copy
-import math
 
 import pytest
 import torch
@@ -11,7 +9,6 @@ from course_utils.losses import info_nce_loss
 from course_utils.methods import moco
 from course_utils.methods.moco import KeyQueue, MoCo, enqueue, grouped_forward
 from course_utils.train import train
-
 
 # ---------------------------------------------------------------------------------- the queue
 

@@ -127,7 +127,7 @@ def test_update_momentum_bad_momentum(m):
 
 # ---------------------------------------------- MoCo's update: parameters only
 
-def test_momentum_copy_is_a_frozen_deep_copy():
+def test_momentum_copy_of_an_encoder_keeps_its_width():
     enc = models.SmallCNN(width=4)
     key = momentum_copy(enc)
     assert key.num_features == enc.num_features == 32          # constructor arguments kept

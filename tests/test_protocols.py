@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from course_utils import augment, evaluate, models, protocols
+from course_utils.lessons import nb08
 from course_utils.data import ImageData
 from course_utils.methods import pretext
 from course_utils.methods.heads import ProjectionHead
@@ -174,18 +175,18 @@ def test_unnormalized_knn_equals_cosine_on_unit_vectors():
 
 def test_tsne_embedding_shape_and_bad_input():
     feats, y = _clustered_features(30, d=5)
-    xy = protocols.tsne_embedding(feats, perplexity=5)
+    xy = nb08.tsne_embedding(feats, perplexity=5)
     assert xy.shape == (30, 2)
-    fig = protocols.plot_feature_maps({"a": (xy, y), "b": (xy, y)}, ["x", "y", "z"])
+    fig = nb08.plot_feature_maps({"a": (xy, y), "b": (xy, y)}, ["x", "y", "z"])
     assert fig.axes[0].get_title() == "a" and fig.axes[0].get_xlabel() == "t-SNE 1"
     with pytest.raises(ValueError):
-        protocols.tsne_embedding(torch.rand(3, 4))
+        nb08.tsne_embedding(torch.rand(3, 4))
     with pytest.raises(ValueError, match="empty"):
-        protocols.plot_feature_maps({}, ["x"])
+        nb08.plot_feature_maps({}, ["x"])
 
 
 def test_plot_curves_labels():
-    fig = protocols.plot_curves({"a": {0.01: 0.3, 1.0: 0.8}}, title="t", xlabel="fraction", chance=0.1)
+    fig = nb08.plot_curves({"a": {0.01: 0.3, 1.0: 0.8}}, title="t", xlabel="fraction", chance=0.1)
     ax = fig.axes[0]
     assert ax.get_title() == "t" and ax.get_xlabel() == "fraction" and ax.get_xscale() == "log"
 
@@ -195,23 +196,23 @@ def test_plot_curves_labels():
 def test_load_or_train_loads_saved_methods_and_wraps_colourisation(tmp_path):
     torch.manual_seed(0)
     rotation = pretext.RotationPrediction(models.build_encoder("small_cnn", width=4))
-    rotation.save(protocols.encoder_path("rotation", tmp_path), method="rotation", train_seconds=12.5)
+    rotation.save(nb08.encoder_path("rotation", tmp_path), method="rotation", train_seconds=12.5)
     colour = pretext.Colorization(models.build_encoder("small_cnn", width=4))
-    colour.save(protocols.encoder_path("colorization", tmp_path), train_seconds=3.0, input="luminance")
+    colour.save(nb08.encoder_path("colorization", tmp_path), train_seconds=3.0, input="luminance")
     kw = dict(encoder_name="small_cnn", encoder_kwargs={"width": 4}, epochs=1, directory=tmp_path,
               device="cpu")
     d = _tiny_data(16)
-    rot = protocols.load_or_train("rotation", d, **kw)
+    rot = nb08.load_or_train("rotation", d, **kw)
     assert rot.source == "saved" and rot.train_seconds == 12.5 and rot.label == "rotation"
     assert isinstance(rot.method, pretext.RotationPrediction)
     x = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(rot.encoder.forward_features(x), rotation.encoder.eval().forward_features(x))
-    col = protocols.load_or_train("colorization", d, **kw)
+    col = nb08.load_or_train("colorization", d, **kw)
     assert isinstance(col.encoder, pretext.GrayscaleInput)
-    rnd = protocols.load_or_train("random", d, **kw)
+    rnd = nb08.load_or_train("random", d, **kw)
     assert rnd.source == "untrained" and rnd.train_seconds == 0 and not rnd.encoder.training
     with pytest.raises(ValueError, match="name"):
-        protocols.encoder_path("dino", tmp_path)
+        nb08.encoder_path("dino", tmp_path)
 
 
 @pytest.mark.parametrize("name", ["rotation", "context", "simclr"])
@@ -219,18 +220,18 @@ def test_load_or_train_trains_a_stand_in_once(tmp_path, name, capsys):
     kw = dict(encoder_name="small_cnn", encoder_kwargs={"width": 4}, epochs=1, batch_size=8,
               directory=tmp_path, device="cpu")
     d = _tiny_data(16, size=32)
-    entry = protocols.load_or_train(name, d, **kw)
+    entry = nb08.load_or_train(name, d, **kw)
     assert entry.source == "stand-in" and entry.method is not None and entry.train_seconds > 0
     assert "stand-in" in capsys.readouterr().out
     assert (tmp_path / f"08_standin_{name}.pt").exists()
-    again = protocols.load_or_train(name, d, **kw)                   # the checkpoint is reused
+    again = nb08.load_or_train(name, d, **kw)                   # the checkpoint is reused
     for k, v in entry.encoder.state_dict().items():
         torch.testing.assert_close(again.encoder.state_dict()[k], v)
 
 
 def test_build_stand_in_for_every_method():
-    for name in protocols.METHODS[1:]:
-        built = protocols.build_stand_in(name, "small_cnn", {"width": 4}, num_classes=3, image_size=32,
+    for name in nb08.METHODS[1:]:
+        built = nb08.build_stand_in(name, "small_cnn", {"width": 4}, num_classes=3, image_size=32,
                                          vit_kwargs={"dim": 16, "depth": 1, "num_heads": 2})
         if built is None:      # a module another notebook adds; skipped with a note
             continue
@@ -240,32 +241,32 @@ def test_build_stand_in_for_every_method():
         assert torch.isfinite(loss), name
         assert enc_name == ("vit_tiny" if name == "mae" else "small_cnn")
     with pytest.raises(ValueError, match="unknown method"):
-        protocols._make_method("dino", models.SmallCNN(width=4), 3, None, "shapes", 32)
+        nb08._make_method("dino", models.SmallCNN(width=4), 3, None, "shapes", 32)
 
 
 def test_build_stand_in_follows_method_kwargs():
     kw = dict(encoder_name="small_cnn", encoder_kwargs={"width": 4}, num_classes=3, image_size=32)
-    default, _, _ = protocols.build_stand_in("jigsaw", **kw)
+    default, _, _ = nb08.build_stand_in("jigsaw", **kw)
     assert default.permutations.shape == (24, 4)                      # 2x2 on small images
-    method, _, _ = protocols.build_stand_in(
+    method, _, _ = nb08.build_stand_in(
         "jigsaw", **kw, method_kwargs={"jigsaw": dict(grid=3, num_permutations=10, tile_size=8, upscale=2)})
     assert method.permutations.shape == (10, 9)                       # notebook 01's gpu puzzle
     puzzle, index = method.puzzle(torch.rand(2, 3, 32, 32))
     assert puzzle.shape[:2] == (2, 9) and puzzle.shape[-1] == 8
-    context, _, _ = protocols.build_stand_in("context", **kw, method_kwargs={"context": dict(tile_size=8)})
+    context, _, _ = nb08.build_stand_in("context", **kw, method_kwargs={"context": dict(tile_size=8)})
     out = context.training_step((torch.rand(4, 3, 32, 32), torch.zeros(4, dtype=torch.long)))
     assert torch.isfinite(out["loss"] if isinstance(out, dict) else out)
     with pytest.raises(ValueError, match="unknown method names"):
-        protocols.build_stand_in("jigsaw", **kw, method_kwargs={"jigsw": {}})
+        nb08.build_stand_in("jigsaw", **kw, method_kwargs={"jigsw": {}})
     with pytest.raises(ValueError, match="pretext tasks"):
-        protocols.build_stand_in("simclr", **kw, method_kwargs={"simclr": {"temperature": 0.5}})
+        nb08.build_stand_in("simclr", **kw, method_kwargs={"simclr": {"temperature": 0.5}})
 
 
 def test_train_seconds_not_recorded_shows_as_missing():
-    entry = protocols.Entry("jigsaw", models.SmallCNN(width=4), {})
+    entry = nb08.Entry("jigsaw", models.SmallCNN(width=4), {})
     assert entry.train_seconds is None
-    assert protocols.results_row(entry, {"kNN": 0.5}) == {"kNN": 0.5, "train s": None}
-    assert protocols.Entry("random", models.SmallCNN(width=4), {"train_seconds": 0.0}).train_seconds == 0.0
+    assert nb08.results_row(entry, {"kNN": 0.5}) == {"kNN": 0.5, "train s": None}
+    assert nb08.Entry("random", models.SmallCNN(width=4), {"train_seconds": 0.0}).train_seconds == 0.0
 
 
 def test_projection_head_from_checkpoint(tmp_path):
@@ -281,20 +282,20 @@ def test_projection_head_from_checkpoint(tmp_path):
     enc = models.SmallCNN(width=4)
     enc.load_state_dict(method.encoder.state_dict())
     enc.eval()
-    wrapped = protocols.projection_head_from_checkpoint(tmp_path / "03_simclr.pt", enc)
+    wrapped = nb08.projection_head_from_checkpoint(tmp_path / "03_simclr.pt", enc)
     x = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(wrapped.forward_features(x), method.project(x))
-    assert protocols.projection_head_from_checkpoint(tmp_path / "missing.pt", enc) is None
+    assert nb08.projection_head_from_checkpoint(tmp_path / "missing.pt", enc) is None
     other = models.SmallCNN(width=4)                                   # different weights: refused
-    assert protocols.projection_head_from_checkpoint(tmp_path / "03_simclr.pt", other) is None
+    assert nb08.projection_head_from_checkpoint(tmp_path / "03_simclr.pt", other) is None
     torch.save({"model": method.state_dict()}, tmp_path / "old.pt")    # no config: an older file
-    assert protocols.projection_head_from_checkpoint(tmp_path / "old.pt", enc) is None
+    assert nb08.projection_head_from_checkpoint(tmp_path / "old.pt", enc) is None
 
 
 def test_fractions_label_and_rounding_half_up():
-    assert protocols.fractions_label(0.1) == "10%" and protocols.fractions_label(0.005) == "0.5%"
-    entry = protocols.Entry("jigsaw", models.SmallCNN(width=4), {"train_seconds": 12.6})
-    assert protocols.results_row(entry, {"kNN": 0.5}) == {"kNN": 0.5, "train s": 13}
+    assert nb08.fractions_label(0.1) == "10%" and nb08.fractions_label(0.005) == "0.5%"
+    entry = nb08.Entry("jigsaw", models.SmallCNN(width=4), {"train_seconds": 12.6})
+    assert nb08.results_row(entry, {"kNN": 0.5}) == {"kNN": 0.5, "train s": 13}
     # 2.5 examples per class round up to 3 (Python's round() would give 2)
     assert protocols.label_fraction_indices(torch.arange(10) % 2, 0.5).numel() == 6
 
@@ -304,12 +305,12 @@ def test_encoder_with_head_from_a_stand_in_or_nothing(tmp_path):
 
     torch.manual_seed(0)
     method = SimCLR(models.SmallCNN(width=4), proj_hidden_dim=16, proj_dim=8).eval()
-    entry = protocols.Entry("simclr", method.encoder, {}, "stand-in", method)
-    wrapped = protocols.encoder_with_head(entry, None)
+    entry = nb08.Entry("simclr", method.encoder, {}, "stand-in", method)
+    wrapped = nb08.encoder_with_head(entry, None)
     x = torch.rand(2, 3, 16, 16)
     assert wrapped.num_features == 8
     torch.testing.assert_close(wrapped.forward_features(x), method.project(x))
-    saved = protocols.Entry("simclr", method.encoder, {}, "saved")
-    assert protocols.encoder_with_head(saved, tmp_path / "missing.pt") is None
-    assert protocols.encoder_with_head(None, tmp_path / "missing.pt") is None
-    assert protocols.encoder_with_head(saved, None) is None
+    saved = nb08.Entry("simclr", method.encoder, {}, "saved")
+    assert nb08.encoder_with_head(saved, tmp_path / "missing.pt") is None
+    assert nb08.encoder_with_head(None, tmp_path / "missing.pt") is None
+    assert nb08.encoder_with_head(saved, None) is None

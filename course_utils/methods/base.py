@@ -170,6 +170,10 @@ class Method(nn.Module):
         ``info`` keeps anything else worth knowing (training seconds, accuracies)."""
         from ..train import save_checkpoint  # atomic write
 
+        if self.config.encoder is None:
+            raise ValueError(f"this {type(self).__name__}'s encoder was built by hand ({type(self.encoder).__name__}(...)), "
+                             "so load() could not rebuild it; build it with course_utils.models.build_encoder(name, "
+                             "**kwargs) and wrap it (if at all) only after loading")
         save_checkpoint(path, {"config": self.config.portable(), "state_dict": self.state_dict(), "info": info})
         return Path(path)
 

@@ -3,7 +3,9 @@
 Cut the image into patches, hide most of them (75%), let a ViT encoder see only the
 visible ones, and train a light decoder to paint the hidden ones back. The stages follow
 facebookresearch/mae ``models_mae.py``: ``patchify`` / ``unpatchify``, ``random_masking``,
-``forward_encoder``, ``forward_decoder``, ``forward_loss``.
+``forward_encoder``, ``forward_decoder``, ``forward_loss`` (the paper's code calls the
+three in its ``forward``; here ``MAE.masked_forward`` does, since a method's ``forward`` is
+the representation that evaluation uses).
 
 Shape legend: B batch, N patches, D width, C/H/W image, p patch size.
 """
@@ -14,7 +16,6 @@ import math
 import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .. import augment
 from ..models import TinyViT, TransformerBlock, eval_mode, vit_init
@@ -175,8 +176,11 @@ class MAE(Method):
     masked_forward:  the three in a row -> (loss, pred, mask).
 
     ``encoder`` is kept whole, so after pre-training ``mae.encoder`` is an ordinary
-    TinyViT whose ``forward_features`` sees all patches. Its position embeddings are set
-    to fixed 2-D sine-cosine values (and frozen), as in the paper's code.
+    TinyViT whose ``forward_features`` sees all patches; ``mae(x)`` is that representation,
+    as for every method. Its position embeddings are set to fixed 2-D sine-cosine values
+    (and frozen), as in the paper's code. Build the encoder with
+    ``models.build_encoder("vit_tiny", ...)`` so that ``methods.base.load`` can rebuild a
+    saved MAE.
     """
 
     def __init__(self, encoder: TinyViT, decoder_dim: int = 64, decoder_depth: int = 2,

@@ -572,7 +572,11 @@ class Colorization(PretextTask):
 
 class GrayscaleInput(nn.Module):
     """An encoder evaluated on the luminance of its input, as colourisation networks are
-    (Zhang et al. Sec. 3.2): ``forward_features(x) = encoder(luminance_image(x))``."""
+    (Zhang et al. Sec. 3.2): ``forward_features(x) = encoder(luminance_image(x))``.
+
+    A wrapper for evaluation only: build and save methods around the bare encoder (from
+    ``models.build_encoder``), which ``methods.base.load`` can rebuild; wrap it after
+    loading (as ``lessons.nb08.wrap_for_evaluation`` does for ``input="luminance"``)."""
 
     def __init__(self, encoder: nn.Module):
         super().__init__()

@@ -1,4 +1,5 @@
-"""Supervised training with labels: the upper reference every SSL method is compared to."""
+"""Supervised training with labels: the upper reference every SSL method is compared to,
+and the fine-tuning of a pre-trained encoder (notebook 06)."""
 from __future__ import annotations
 
 import torch.nn as nn
@@ -11,10 +12,16 @@ from .base import Method
 class Supervised(Method):
     """Encoder + linear classifier trained with cross-entropy on lightly augmented images
     (random crop and flip), as a supervised baseline usually is. Each step also logs the
-    training accuracy on the batch (``train_accuracy``)."""
+    training accuracy on the batch (``train_accuracy``).
+
+    ``method(x)`` is the representation ``encoder.forward_features(x)`` (what evaluation
+    uses); ``classify(x)`` gives the class logits."""
 
     def __init__(self, encoder: nn.Module, num_classes: int, crop_scale=(0.5, 1.0)):
         super().__init__(encoder)
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2 (e.g. len(train_data.classes)), "
+                             f"got {num_classes!r}")
         self.classifier = nn.Linear(encoder.num_features, num_classes)
         self.crop_scale = crop_scale
 
@@ -22,9 +29,9 @@ class Supervised(Method):
         return self.classifier(self.encoder.forward_features(x))
 
     def training_step(self, batch):
-        x, y = batch
+        x, y = batch                   # images (B, C, H, W), labels (B,)
         x = augment.random_resized_crop(x, x.shape[-1], scale=self.crop_scale)
         x = augment.random_horizontal_flip(x)
         logits = self.classify(x)
-        accuracy = (logits.detach().argmax(1) == y).float().mean()
+        accuracy = (logits.detach().argmax(1) == y).float().mean()   # a 0-d tensor: no sync per step
         return {"loss": F.cross_entropy(logits, y), "train_accuracy": accuracy}

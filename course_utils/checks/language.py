@@ -1,6 +1,6 @@
 """Exercise checks of notebook 07 (masked and causal language modelling).
 
-    from course_utils.checks_language import check_mlm_corrupt, check_sequence_log_likelihood
+    from course_utils.checks import check_mlm_corrupt, check_sequence_log_likelihood
     check_mlm_corrupt(my_mlm_corrupt)
 
 ``check_sequence_log_likelihood`` compares the learner's function with the package's on
@@ -15,8 +15,8 @@ from typing import Callable
 
 import torch
 
-from .checks import Case, CheckReport, check_function
-from .language import IGNORE_INDEX, sequence_log_likelihood
+from ..language import IGNORE_INDEX, sequence_log_likelihood
+from .core import Case, CheckReport, check_function
 
 
 def check_sequence_log_likelihood(fn: Callable, show: bool = True) -> CheckReport:

@@ -1,6 +1,6 @@
 """Exercise checks of notebooks 05 (BYOL) and 06 (MAE).
 
-    from course_utils.checks_byol_mae import check_update_momentum
+    from course_utils.checks import check_update_momentum
     check_update_momentum(my_update_momentum)
 
 Each check runs the learner's function and the package's tested one on the same inputs
@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .checks import Case, CheckReport, check_function
+from .core import Case, CheckReport, check_function
 
 # ------------------------------------------------------------------------------ 05 BYOL
 
@@ -50,7 +50,7 @@ def check_update_momentum(fn: Callable, show: bool = True) -> CheckReport:
     """Notebook 05: ``fn(online, target, m)`` updates ``target`` in place,
     t <- m * t + (1 - m) * o for every floating-point parameter and buffer, copies integer
     buffers, leaves ``online`` unchanged, and raises ValueError for m outside [0, 1]."""
-    from .methods.byol import update_momentum
+    from ..methods.byol import update_momentum
 
     def reference(seed, m):
         return _after_update(update_momentum, seed, m)
@@ -72,7 +72,7 @@ def check_update_momentum(fn: Callable, show: bool = True) -> CheckReport:
 
 def check_regression_loss(fn: Callable, show: bool = True) -> CheckReport:
     """Notebook 05: ``fn(p, z)``, the mean over the batch of || p/|p| - z/|z| ||^2."""
-    from .methods.byol import regression_loss
+    from ..methods.byol import regression_loss
 
     g = torch.Generator().manual_seed(0)
     p, z = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)
@@ -92,7 +92,7 @@ def check_regression_loss(fn: Callable, show: bool = True) -> CheckReport:
 def check_random_masking(fn: Callable, show: bool = True) -> CheckReport:
     """Notebook 06: ``fn(x, mask_ratio, noise)`` -> (x_visible (B, N_keep, D), mask (B, N)
     float 0 keep 1 remove, ids_restore (B, N)), keeping the tokens of smallest noise."""
-    from .methods.mae import random_masking
+    from ..methods.mae import random_masking
 
     def tokens(B, N, D, seed):
         g = torch.Generator().manual_seed(seed)
@@ -115,7 +115,7 @@ def check_random_masking(fn: Callable, show: bool = True) -> CheckReport:
 def check_patchify(fn: Callable, show: bool = True) -> CheckReport:
     """Notebook 06: ``fn(images, patch_size)`` -> patches (B, N, p*p*C), row by row, values
     inside a patch in (row, column, channel) order, for any channel count."""
-    from .methods.mae import patchify
+    from ..methods.mae import patchify
 
     def images(C, H, W, seed=0):
         return torch.rand(2, C, H, W, generator=torch.Generator().manual_seed(seed))

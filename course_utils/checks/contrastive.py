@@ -1,6 +1,6 @@
 """Exercise checks of notebooks 02 (InfoNCE), 03 (SimCLR) and 04 (MoCo).
 
-    from course_utils.checks_contrastive import check_nt_xent
+    from course_utils.checks import check_nt_xent
     check_nt_xent(my_nt_xent)
 
 Each check runs the learner's function and the package's tested one (itself tested
@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from .checks import Case, CheckReport, check_function
+from .core import Case, CheckReport, check_function
 
 
 def _randn(*shape, seed: int = 0) -> torch.Tensor:
@@ -30,8 +30,8 @@ def check_nt_xent(fn: Callable, show: bool = True) -> CheckReport:
 
     Every case is compared with the package's ``losses.nt_xent_loss``; the value cases
     also with the slow loop of SimCLR's Algorithm 1 (``infonce.nt_xent_slow``)."""
-    from .infonce import nt_xent_slow
-    from .losses import nt_xent_loss
+    from ..infonce import nt_xent_slow
+    from ..losses import nt_xent_loss
 
     z1, z2 = _randn(4, 8, seed=0), _randn(4, 8, seed=1)
     lengths = torch.linspace(0.1, 10, 4).unsqueeze(1)
@@ -65,7 +65,7 @@ def check_supcon(fn: Callable, show: bool = True) -> CheckReport:
     """Notebook 03: ``fn(z1, z2, labels, temperature)``, the supervised contrastive loss
     L_out (arXiv:2004.11362, Eq. 2): for each of the 2B anchors, the mean over its
     same-label partners of -log softmax among the 2B - 1 others."""
-    from .losses import supcon_loss
+    from ..losses import supcon_loss
 
     z1, z2 = _randn(6, 5, seed=0), _randn(6, 5, seed=1)
     cases = [
@@ -86,7 +86,7 @@ def check_enqueue(fn: Callable, show: bool = True) -> CheckReport:
     """Notebook 04: ``fn(queue, ptr, keys) -> (queue, new_ptr)``, MoCo's FIFO update:
     key b goes into slot (ptr + b) mod K, the pointer moves by B (mod K); the queue may be
     updated in place or returned new; ValueError when the keys do not fit."""
-    from .methods.moco import enqueue
+    from ..methods.moco import enqueue
 
     def reference(queue, ptr, keys):
         new_queue, new_ptr = enqueue(queue.clone(), ptr, keys)
@@ -112,31 +112,3 @@ def check_enqueue(fn: Callable, show: bool = True) -> CheckReport:
              raises=ValueError),
     ]
     return check_function(learner, reference, cases, name="enqueue", show=show)
-
-
-def check_moco_loss(fn: Callable, show: bool = True) -> CheckReport:
-    """Notebook 04: ``fn(q, k, queue, temperature)``, MoCo's InfoNCE (arXiv:1911.05722,
-    Algorithm 1) on L2-normalised q, k (B, D) and queue (K, D): logits [q.k, q.queue] / t,
-    the positive at index 0, mean cross-entropy over the batch."""
-    import torch.nn.functional as F
-
-    from .losses import info_nce_loss
-
-    def reference(q, k, queue, temperature):
-        return info_nce_loss(q, k, queue, temperature, normalize=False)
-
-    def unit(*shape, seed):
-        return F.normalize(_randn(*shape, seed=seed), dim=-1)
-
-    q, k, queue = unit(4, 6, seed=0), unit(4, 6, seed=1), unit(12, 6, seed=2)
-    cases = [
-        Case("B=4, K=12, t=0.2", (q, k, queue, 0.2)),
-        Case("t=0.07, MoCo v1's temperature", (q, k, queue, 0.07)),
-        Case("B=1 (a queue of negatives needs no batch)", (q[:1], k[:1], queue, 0.2)),
-        Case("the keys equal the queries: easy positives", (q, q, queue, 0.5)),
-        Case("K=1", (q, k, queue[:1], 0.2)),
-        Case("temperature 0 is a bad input", (q, k, queue, 0.0), raises=ValueError),
-        Case("a queue of a different width is a bad input", (q, k, unit(12, 5, seed=3), 0.2),
-             raises=ValueError),
-    ]
-    return check_function(fn, reference, cases, name="moco_loss", show=show)

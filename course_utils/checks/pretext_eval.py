@@ -1,10 +1,10 @@
 """Exercise checks of notebooks 01 (pretext tasks) and 08 (evaluation protocols).
 
-    from course_utils.checks_pretext_eval import check_rotate_batch, check_label_subset
+    from course_utils.checks import check_rotate_batch, check_label_subset
     check_rotate_batch(my_rotate_batch)
     check_label_subset(my_label_subset)
 
-Each prints one line per case and returns a :class:`checks.CheckReport`.
+Each prints one line per case and returns a :class:`checks.core.CheckReport`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .checks import Case, CheckReport, check_function
+from .core import Case, CheckReport, check_function
 
 
 def check_rotate_batch(fn: Callable, show: bool = True) -> CheckReport:
@@ -20,7 +20,7 @@ def check_rotate_batch(fn: Callable, show: bool = True) -> CheckReport:
     labels (4B,)): block r holds every image turned r * 90 degrees counter-clockwise
     (``torch.rot90(x, r, dims=(2, 3))``), labelled r; non-square or non-4-D input raises
     ValueError."""
-    from .methods.pretext import rotate_batch
+    from ..methods.pretext import rotate_batch
 
     g = torch.Generator().manual_seed(0)
     marker = torch.zeros(1, 1, 4, 4)
@@ -116,3 +116,30 @@ def check_label_subset(fn: Callable, show: bool = True) -> CheckReport:
     if show:
         print(report)
     return report
+
+
+def _features(n, d, classes, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+def check_knn_predict(fn: Callable, show: bool = True) -> CheckReport:
+    """Notebook 00: ``fn(train_features, train_labels, test_features, k, temperature)``
+    must return the predicted labels (N_test,) of the cosine, temperature-weighted kNN."""
+    from ..evaluate import knn_predict
+
+    def reference(a, b, c, k, temperature):
+        return knn_predict(a, b, c, k=k, temperature=temperature, num_classes=int(b.max()) + 1)
+
+    xtr, ytr = _features(50, 6, 4, 0)
+    xte, _ = _features(20, 6, 4, 1)
+    cases = [
+        Case("k=1 is the nearest neighbour's label", (xtr, ytr, xte, 1, 0.07)),
+        Case("k=10, t=0.07 (weighted vote)", (xtr, ytr, xte, 10, 0.07)),
+        Case("k=10, t=1.0 (flatter weights)", (xtr, ytr, xte, 10, 1.0)),
+        Case("features of very different lengths (cosine ignores length)",
+             (xtr * torch.linspace(0.1, 10, 50).unsqueeze(1), ytr, xte, 5, 0.1)),
+        Case("k larger than the training set", (xtr[:3], ytr[:3], xte, 10, 0.07)),
+        Case("k=0 is a bad input", (xtr, ytr, xte, 0, 0.07), raises=ValueError),
+    ]
+    return check_function(fn, reference, cases, name="knn_predict", show=show)

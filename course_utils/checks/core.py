@@ -6,7 +6,8 @@
 prints one line per case (a shape, a value, an edge case, a bad input) saying what is
 right and, where something differs, what differs: a wrong shape, the largest value
 difference and where it is, an exception, or a bad input that was accepted.
-Each notebook's exercise checks are built with :func:`check_function`.
+Each notebook's exercise checks (the other modules of this package) are built with
+:func:`check_function`.
 """
 from __future__ import annotations
 
@@ -142,34 +143,3 @@ def _run_case(fn, reference, case: Case, atol, rtol):
         return False, f"raised {type(err).__name__}: {err}"
     msg = compare(got, expected, atol, rtol)
     return (True, "matches") if msg is None else (False, msg)
-
-
-# ---------------------------------------------------------------------------------------
-# the checks of each notebook's exercises
-
-
-def _features(n, d, classes, seed):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g)
-
-
-def check_knn_predict(fn: Callable, show: bool = True) -> CheckReport:
-    """Notebook 00: ``fn(train_features, train_labels, test_features, k, temperature)``
-    must return the predicted labels (N_test,) of the cosine, temperature-weighted kNN."""
-    from .evaluate import knn_predict
-
-    def reference(a, b, c, k, temperature):
-        return knn_predict(a, b, c, k=k, temperature=temperature, num_classes=int(b.max()) + 1)
-
-    xtr, ytr = _features(50, 6, 4, 0)
-    xte, _ = _features(20, 6, 4, 1)
-    cases = [
-        Case("k=1 is the nearest neighbour's label", (xtr, ytr, xte, 1, 0.07)),
-        Case("k=10, t=0.07 (weighted vote)", (xtr, ytr, xte, 10, 0.07)),
-        Case("k=10, t=1.0 (flatter weights)", (xtr, ytr, xte, 10, 1.0)),
-        Case("features of very different lengths (cosine ignores length)",
-             (xtr * torch.linspace(0.1, 10, 50).unsqueeze(1), ytr, xte, 5, 0.1)),
-        Case("k larger than the training set", (xtr[:3], ytr[:3], xte, 10, 0.07)),
-        Case("k=0 is a bad input", (xtr, ytr, xte, 0, 0.07), raises=ValueError),
-    ]
-    return check_function(fn, reference, cases, name="knn_predict", show=show)
