@@ -1,9 +1,8 @@
 """Real data sets on disk: CIFAR-10 and STL-10 readers, downloads with checksum and resume.
 
-Everything lives under one folder, ``data_root()``: the ``COURSE_DATA`` environment
-variable, or ``~/.cache/ssl_course/data``. Fetch ahead of time (for example for an
-offline classroom) with ``python data_scripts/download.py cifar10`` (or ``stl10``,
-``shakespeare``, ``all``); the loaders' ``download=True`` runs the same code.
+Everything lives under ``data_root()``: ``COURSE_DATA``, or ``~/.cache/ssl_course/data``.
+Fetch ahead of time (for an offline classroom, say) with ``python data_scripts/download.py
+cifar10`` (or ``stl10``, ``shakespeare``, ``all``); ``download=True`` runs the same code.
 
 The readers parse the files in the formats their authors publish:
 
@@ -28,10 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# What fetch() downloads. "folder" is where the data end up under the data root; "files" must all
-# be there for the data set to count as present. md5s are the ones the authors publish (torchvision
-# checks the same). Tiny Shakespeare has no published digest: its size and sha256 are the ones
-# TensorFlow Datasets records (tensorflow_datasets/url_checksums/tiny_shakespeare.txt).
+# What fetch() downloads: "folder" under the data root, where all of "files" must be; md5s as the
+# authors publish them (torchvision checks the same). Tiny Shakespeare has no published digest: its
+# size and sha256 are TensorFlow Datasets' (tensorflow_datasets/url_checksums/tiny_shakespeare.txt).
 REMOTE = {
     "cifar10": {"url": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
                 "md5": "c58f30108f718f92721af3b95e74349a", "folder": "cifar-10-batches-py",
@@ -133,7 +131,6 @@ class ImageData:
 
 
 # --- readers ---------------------------------------------------------------------------
-
 def _find(name: str, root, download: bool, needed: list[str]) -> Path:
     """The data set's folder, fetched first when files are missing and ``download`` is true."""
     folder = Path(root or data_root()) / REMOTE[name]["folder"]
@@ -216,7 +213,6 @@ def _read_stl_images(path: Path, chunk: int = 4096) -> torch.Tensor:
 
 
 # --- downloads -------------------------------------------------------------------------
-
 def verify_checksum(path, md5: str | None = None, sha256: str | None = None) -> Path:
     """Return ``path`` if it has the given digest(s); raise ChecksumError naming both digests if not."""
     if not (md5 or sha256):

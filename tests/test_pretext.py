@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from course_utils import models
+from course_utils.lessons import nb01
 from course_utils.methods import pretext as P
 
 
@@ -82,7 +83,7 @@ def test_tiles_without_gaps_cover_the_grid_exactly():
     x = torch.rand(2, 3, 32, 32)
     tiles = P.extract_tiles(x, 3, None, jitter=True)   # no gap: jitter has no room
     assert tiles.shape == (2, 9, 3, 10, 10)
-    torch.testing.assert_close(P.tiles_to_image(tiles, gap=0), x[:, :, 1:31, 1:31])
+    torch.testing.assert_close(nb01.tiles_to_image(tiles, gap=0), x[:, :, 1:31, 1:31])
 
 
 def test_tiles_with_gaps_lie_in_their_cells_and_jitter():
@@ -125,12 +126,12 @@ def test_normalize_tiles_removes_mean_colour_and_contrast():
 
 def test_tiles_to_image_layout():
     tiles = torch.arange(4.).view(1, 4, 1, 1, 1).expand(1, 4, 1, 2, 2)
-    img = P.tiles_to_image(tiles, gap=1, fill=-1.0)
+    img = nb01.tiles_to_image(tiles, gap=1, fill=-1.0)
     assert img.shape == (1, 1, 5, 5)
     assert img[0, 0, 0, 0] == 0 and img[0, 0, 0, 3] == 1 and img[0, 0, 3, 0] == 2 and img[0, 0, 4, 4] == 3
     assert (img[0, 0, 2] == -1).all()
     with pytest.raises(ValueError, match="square"):
-        P.tiles_to_image(torch.rand(1, 3, 1, 2, 2))
+        nb01.tiles_to_image(torch.rand(1, 3, 1, 2, 2))
 
 
 # ---------------------------------------------------------------- permutations
@@ -360,29 +361,29 @@ def test_rotation_learns_when_orientation_is_visible():
 
 def test_colour_shading_encodes_position_and_flat_field_undoes_it():
     x = torch.full((1, 3, 16, 16), 0.5)
-    shaded = P.colour_shading(x, 0.4)
+    shaded = nb01.colour_shading(x, 0.4)
     assert shaded[0, 0, :, -1].mean() > shaded[0, 0, :, 0].mean()     # red grows to the right
     assert shaded[0, 2, -1].mean() > shaded[0, 2, 0].mean()           # blue grows downwards
     assert shaded[0, 1, 8, 8] > shaded[0, 1, 0, 0]                    # green falls off to the corners
-    torch.testing.assert_close(P.flat_field(shaded, 0.4), x)
-    torch.testing.assert_close(P.colour_shading(x, 0.0), x)
+    torch.testing.assert_close(nb01.flat_field(shaded, 0.4), x)
+    torch.testing.assert_close(nb01.colour_shading(x, 0.0), x)
     with pytest.raises(ValueError, match="strength"):
-        P.colour_shading(x, 1.0)
+        nb01.colour_shading(x, 1.0)
     with pytest.raises(ValueError, match="RGB"):
-        P.flat_field(torch.rand(1, 1, 4, 4))
+        nb01.flat_field(torch.rand(1, 1, 4, 4))
 
 
 def test_chromatic_aberration_separates_channels_away_from_the_centre():
     x = torch.zeros(1, 3, 33, 33)
     x[:, :, :, 28:] = 1.0                                              # a vertical edge on the right
-    out = P.chromatic_aberration(x, 0.1)
+    out = nb01.chromatic_aberration(x, 0.1)
     assert torch.equal(out[:, 1], x[:, 1])                            # green stays
     red_edge = (out[0, 0, 16] > 0.5).nonzero().min()
     blue_edge = (out[0, 2, 16] > 0.5).nonzero().min()
     assert blue_edge < 28 < red_edge                                  # red pushed outwards, blue inwards
-    torch.testing.assert_close(P.chromatic_aberration(x, 0.0), x)
+    torch.testing.assert_close(nb01.chromatic_aberration(x, 0.0), x)
     with pytest.raises(ValueError, match="strength"):
-        P.chromatic_aberration(x, 0.6)
+        nb01.chromatic_aberration(x, 0.6)
 
 
 def test_drop_colour_keeps_one_channel_per_tile():

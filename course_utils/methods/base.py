@@ -210,7 +210,8 @@ def _has_var_keyword(signature: inspect.Signature) -> bool:
 
 
 # the modules whose methods ``load`` can rebuild (a class registers itself when imported)
-METHOD_MODULES = ("course_utils.methods.supervised", "course_utils.methods.pretext", "course_utils.methods.simclr",
+METHOD_MODULES = ("course_utils.methods.supervised", "course_utils.methods.pretext",
+                  "course_utils.methods.colourisation", "course_utils.methods.simclr",
                   "course_utils.methods.moco", "course_utils.methods.byol", "course_utils.methods.mae",
                   "course_utils.language", "course_utils.protocols")
 

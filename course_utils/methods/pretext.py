@@ -5,8 +5,8 @@ task           paper                                    the question (classes)
 =============  =======================================  =========================================
 rotation       Gidaris et al. 2018, arXiv:1803.07728    by how much was the image turned? (4)
 jigsaw         Noroozi & Favaro 2016, arXiv:1603.09246  which permutation shuffled the 3x3 tiles? (P)
-colourisation  Zhang et al. 2016, arXiv:1603.08511      which colour has each region, given its
-                                                        brightness? (Q colour bins per region)
+colourisation  Zhang et al. 2016, arXiv:1603.08511      the colour of each region, given its
+               (in methods/colourisation.py)            brightness? (Q colour bins per region)
 context        Doersch et al. 2015, arXiv:1505.05192    where is this patch relative to the centre
                                                         patch? (8 neighbours)
 =============  =======================================  =========================================
@@ -18,13 +18,8 @@ also has ``pretext_logits(x, generator) -> (logits, targets)``, so :func:`pretex
 can measure how well the task itself is solved on held-out images: a task solved too
 easily is the first sign of a *shortcut*.
 
-``method(x)`` is the representation, ``encoder.forward_features(x)``, for every task;
-colourisation's encoder only ever saw luminance, so it is evaluated through
-:class:`GrayscaleInput` (notebook 01 saves it with ``input="luminance"``, and notebook 08
-wraps it on loading).
-
-Shape legend: B batch, T tiles, P permutations, Q colour bins, C/H/W image, D width,
-t tile side.
+``method(x)`` is the representation, ``encoder.forward_features(x)``, for every task.
+Shape legend: B batch, T tiles, P permutations, C/H/W image, D width, t tile side.
 """
 from __future__ import annotations
 
@@ -36,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .. import augment
-from ..models import ResNet18CIFAR, SmallCNN, TinyViT, eval_mode
+from ..models import eval_mode
 from .base import Method
 from .heads import classifier_head
 
@@ -194,23 +189,6 @@ def normalize_tiles(tiles: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
     return (0.5 + 0.2 * (tiles - mean) / (std + eps)).clamp(0, 1)
 
 
-def tiles_to_image(tiles: torch.Tensor, gap: int = 2, fill: float = 1.0) -> torch.Tensor:
-    """Lay tiles (B, T, C, t, t) out on a square grid with ``gap`` pixels of ``fill``
-    between them, for display: -> (B, C, S, S)."""
-    if tiles.dim() != 5:
-        raise ValueError(f"tiles must have shape (B, T, C, t, t), got {tuple(tiles.shape)}")
-    B, T, C, t, _ = tiles.shape
-    grid = math.isqrt(T)
-    if grid * grid != T:
-        raise ValueError(f"the number of tiles T={T} is not a square")
-    size = grid * t + (grid - 1) * gap
-    canvas = torch.full((B, C, size, size), fill, dtype=tiles.dtype, device=tiles.device)
-    for k in range(T):
-        r, c = (k // grid) * (t + gap), (k % grid) * (t + gap)
-        canvas[:, :, r:r + t, c:c + t] = tiles[:, k]
-    return canvas
-
-
 def _check_upscale(upscale) -> None:
     if not isinstance(upscale, int) or upscale < 1:
         raise ValueError(f"upscale must be an int >= 1, got {upscale!r}")
@@ -240,52 +218,6 @@ def _clean_tiles(tiles, normalize: bool, colour_drop: bool, generator):
     if colour_drop:
         tiles = drop_colour(tiles, generator)
     return normalize_tiles(tiles) if normalize else tiles
-
-
-def chromatic_aberration(x: torch.Tensor, strength: float = 0.04) -> torch.Tensor:
-    """A cheap lens's colour fringes: the red channel magnified by (1 + strength) about
-    the image centre and the blue one shrunk by (1 - strength), so colours separate more
-    the farther a pixel lies from the centre, pointing away from it. This is the shortcut
-    Doersch et al. found their network reading (Sec. 3.1). x: (B, 3, H, W) -> same."""
-    _check_images(x, "chromatic_aberration")
-    if x.shape[1] != 3:
-        raise ValueError(f"chromatic_aberration needs RGB images (B, 3, H, W), got {x.shape[1]} channels")
-    if not 0 <= strength < 0.5:
-        raise ValueError(f"strength must be in [0, 0.5), got {strength}")
-    out = x.clone()
-    for channel, scale in ((0, 1 + strength), (2, 1 - strength)):
-        theta = torch.tensor([[1 / scale, 0, 0], [0, 1 / scale, 0]], dtype=x.dtype, device=x.device)
-        grid = F.affine_grid(theta.expand(len(x), 2, 3), (len(x), 1, *x.shape[-2:]), align_corners=False)
-        out[:, channel:channel + 1] = F.grid_sample(x[:, channel:channel + 1], grid, mode="bilinear",
-                                                    padding_mode="border", align_corners=False)
-    return out
-
-
-def _shading_gain(x: torch.Tensor, strength: float, name: str) -> torch.Tensor:
-    _check_images(x, name)
-    if x.shape[1] != 3:
-        raise ValueError(f"{name} needs RGB images (B, 3, H, W), got {x.shape[1]} channels")
-    if not 0 <= strength < 1:
-        raise ValueError(f"strength must be in [0, 1), got {strength}")
-    H, W = x.shape[-2:]
-    v = torch.linspace(-1, 1, H, device=x.device, dtype=x.dtype).view(H, 1).expand(H, W)
-    u = torch.linspace(-1, 1, W, device=x.device, dtype=x.dtype).view(1, W).expand(H, W)
-    return torch.stack([1 + strength * u, 1 - strength * (u * u + v * v) / 2, 1 + strength * v])  # (3, H, W)
-
-
-def colour_shading(x: torch.Tensor, strength: float = 0.4) -> torch.Tensor:
-    """A cheap camera's colour shading: a colour cast that depends on the position in the
-    frame (red gain grows to the right, blue gain downwards, green falls off towards the
-    corners). Every part of the image then carries its position in its colours, a
-    low-level cue that solves jigsaw puzzles without looking at the content.
-    x: (B, 3, H, W) in [0, 1] -> same, clamped to [0, 1]."""
-    return (x * _shading_gain(x, strength, "colour_shading")).clamp(0, 1)
-
-
-def flat_field(x: torch.Tensor, strength: float = 0.4) -> torch.Tensor:
-    """Undo :func:`colour_shading` by dividing by the camera's gain map (flat-field
-    correction, as photographers calibrate it). Exact except where shading clipped at 1."""
-    return (x / _shading_gain(x, strength, "flat_field")).clamp(0, 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -454,135 +386,15 @@ class ContextPrediction(PretextTask):
 
 
 # --------------------------------------------------------------------------------------
-# colourisation (Zhang, Isola & Efros 2016, arXiv:1603.08511)
+# colourisation (methods/colourisation.py), reachable from here too, imported on first use
 
-# YUV (ITU-R BT.601): Y is the luma (brightness); U and V are colour differences
-# U = 0.492 (B - Y), V = 0.877 (R - Y), zero for every grey.
-RGB_TO_YUV = ((0.299, 0.587, 0.114),
-              (-0.14713, -0.28886, 0.436),
-              (0.615, -0.51499, -0.10001))
-U_MAX, V_MAX = 0.436, 0.615  # the largest |U| and |V| of any RGB colour in [0, 1]
+_COLOURISATION = ("Colorization", "GrayscaleInput", "rgb_to_yuv", "yuv_to_rgb", "luminance_image", "uv_to_bins",
+                  "bin_centres", "feature_map", "RGB_TO_YUV", "U_MAX", "V_MAX")
 
 
-def _colour_matrix(x, inverse: bool = False):
-    m = torch.tensor(RGB_TO_YUV, dtype=torch.float64)
-    m = torch.linalg.inv(m) if inverse else m
-    return m.to(device=x.device, dtype=x.dtype)
+def __getattr__(name):
+    if name in _COLOURISATION:
+        from . import colourisation
 
-
-def rgb_to_yuv(x: torch.Tensor) -> torch.Tensor:
-    """RGB (B, 3, H, W) in [0, 1] -> YUV (B, 3, H, W): Y in [0, 1], U in [-0.436, 0.436],
-    V in [-0.615, 0.615]."""
-    _check_images(x, "rgb_to_yuv")
-    if x.shape[1] != 3:
-        raise ValueError(f"rgb_to_yuv needs 3 channels (B, 3, H, W), got {x.shape[1]}")
-    return torch.einsum("ij,bjhw->bihw", _colour_matrix(x), x)
-
-
-def yuv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`rgb_to_yuv`: YUV (B, 3, H, W) -> RGB (B, 3, H, W) (not clamped)."""
-    _check_images(x, "yuv_to_rgb")
-    if x.shape[1] != 3:
-        raise ValueError(f"yuv_to_rgb needs 3 channels (B, 3, H, W), got {x.shape[1]}")
-    return torch.einsum("ij,bjhw->bihw", _colour_matrix(x, inverse=True), x)
-
-
-def luminance_image(x: torch.Tensor) -> torch.Tensor:
-    """The grey version of RGB images: Y in all three channels, (B, 3, H, W)."""
-    return rgb_to_yuv(x)[:, :1].expand(-1, 3, -1, -1)
-
-
-def uv_to_bins(uv: torch.Tensor, bins: int) -> torch.Tensor:
-    """Quantise colours: the (U, V) plane is cut into ``bins`` x ``bins`` equal cells.
-    uv: (B, 2, h, w) -> class index (B, h, w) in [0, bins**2), index = iu * bins + iv."""
-    if not isinstance(bins, int) or bins < 2:
-        raise ValueError(f"bins must be an int >= 2, got {bins!r}")
-    if uv.dim() != 4 or uv.shape[1] != 2:
-        raise ValueError(f"uv must have shape (B, 2, h, w), got {tuple(uv.shape)}")
-    iu = ((uv[:, 0] + U_MAX) / (2 * U_MAX) * bins).floor().long().clamp(0, bins - 1)
-    iv = ((uv[:, 1] + V_MAX) / (2 * V_MAX) * bins).floor().long().clamp(0, bins - 1)
-    return iu * bins + iv
-
-
-def bin_centres(bins: int, device=None) -> torch.Tensor:
-    """The (U, V) centre of every colour bin, (bins**2, 2), in the order of :func:`uv_to_bins`."""
-    if not isinstance(bins, int) or bins < 2:
-        raise ValueError(f"bins must be an int >= 2, got {bins!r}")
-    c = (torch.arange(bins, device=device, dtype=torch.float32) + 0.5) / bins * 2 - 1   # in (-1, 1)
-    u, v = torch.meshgrid(c * U_MAX, c * V_MAX, indexing="ij")
-    return torch.stack([u.flatten(), v.flatten()], dim=1)
-
-
-def feature_map(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The encoder's last spatial features before global pooling: (B, D, h, w).
-    Known encoders: SmallCNN and ResNet18CIFAR (h = H/8), TinyViT (h = H/patch)."""
-    if isinstance(encoder, SmallCNN):
-        return encoder.features[:-2](encoder.normalize(x))
-    if isinstance(encoder, ResNet18CIFAR):
-        return encoder.layers(encoder.stem(encoder.normalize(x)))
-    if isinstance(encoder, TinyViT):
-        tokens = encoder.forward_tokens(encoder.embed(x))                # (B, N, D)
-        side = encoder.image_size // encoder.patch_size
-        return tokens.transpose(1, 2).reshape(len(x), -1, side, side)
-    raise ValueError(f"feature_map knows SmallCNN, ResNet18CIFAR and TinyViT, not {type(encoder).__name__}")
-
-
-class Colorization(PretextTask):
-    """Predict the colour of every region of an image from its luminance.
-
-    The encoder sees only Y (copied to 3 channels); a 1x1-convolution head on its feature
-    map, upsampled to ``out_size`` x ``out_size``, classifies each region's mean (U, V)
-    into one of ``bins``**2 colour bins. Classification rather than regression, as the
-    paper argues (Sec. 2.1): an L2 loss rewards the grey average of the plausible colours.
-    (The paper also re-weights rare colours; left out here.) Evaluate the encoder on
-    luminance too (:class:`GrayscaleInput`): it never saw colour."""
-
-    def __init__(self, encoder: nn.Module, bins: int = 8, out_size: int = 8, hidden_dim: int = 256):
-        super().__init__(encoder)
-        bin_centres(bins)  # validates bins
-        if not isinstance(out_size, int) or out_size < 1:
-            raise ValueError(f"out_size must be a positive int, got {out_size!r}")
-        self.bins, self.out_size = bins, out_size
-        self.head = nn.Sequential(nn.Conv2d(encoder.num_features, hidden_dim, 1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(hidden_dim, bins * bins, 1))
-
-    def colour_logits(self, x):
-        """RGB (B, 3, H, W) -> colour-bin logits (B, Q, out_size, out_size), seeing only Y."""
-        fmap = feature_map(self.encoder, luminance_image(x))             # (B, D, h, w)
-        logits = self.head(fmap)                                         # (B, Q, h, w)
-        return F.interpolate(logits, size=self.out_size, mode="bilinear", align_corners=False)
-
-    def pretext_logits(self, x, generator=None):
-        logits = self.colour_logits(x)                                   # (B, Q, s, s)
-        uv = F.adaptive_avg_pool2d(rgb_to_yuv(x)[:, 1:], self.out_size)  # (B, 2, s, s)
-        targets = uv_to_bins(uv, self.bins)                              # (B, s, s)
-        return logits.permute(0, 2, 3, 1).reshape(-1, self.bins ** 2), targets.reshape(-1)
-
-    @torch.no_grad()
-    def colorize(self, x, temperature: float = 0.38):
-        """Colour images from their luminance: Y plus the *annealed mean* of the predicted
-        colours (the paper's Eq. 5, T = 0.38). x: (B, 3, H, W) -> RGB (B, 3, H, W)."""
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        probs = (self.colour_logits(x) / temperature).softmax(1)          # (B, Q, s, s)
-        uv = torch.einsum("bqhw,qc->bchw", probs, bin_centres(self.bins, x.device))
-        uv = F.interpolate(uv, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return yuv_to_rgb(torch.cat([rgb_to_yuv(x)[:, :1], uv], 1)).clamp(0, 1)
-
-
-class GrayscaleInput(nn.Module):
-    """An encoder evaluated on the luminance of its input, as colourisation networks are
-    (Zhang et al. Sec. 3.2): ``forward_features(x) = encoder(luminance_image(x))``.
-
-    A wrapper for evaluation only: build and save methods around the bare encoder (from
-    ``models.build_encoder``), which ``methods.base.load`` can rebuild; wrap it after
-    loading (as ``lessons.nb08.wrap_for_evaluation`` does for ``input="luminance"``)."""
-
-    def __init__(self, encoder: nn.Module):
-        super().__init__()
-        self.encoder, self.num_features = encoder, encoder.num_features
-
-    def forward_features(self, x):
-        return self.encoder.forward_features(luminance_image(x))
-
-    forward = forward_features
+        return getattr(colourisation, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
