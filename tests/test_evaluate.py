@@ -48,7 +48,9 @@ def test_knn_is_scale_invariant():
 
 def test_knn_small_sets_and_bad_inputs():
     xtr, ytr = clusters(n_per=1)
-    assert 0 <= ev.knn_accuracy(xtr, ytr, xtr, ytr, k=50) <= 1  # k larger than the set
+    # k larger than the set: every training point votes, as with k = N; each query's own
+    # point (cosine 1, weight exp(1/0.07)) outvotes the other classes
+    assert ev.knn_accuracy(xtr, ytr, xtr, ytr, k=50) == ev.knn_accuracy(xtr, ytr, xtr, ytr, k=len(xtr)) == 1.0
     with pytest.raises(ValueError, match="k must"):
         ev.knn_accuracy(xtr, ytr, xtr, ytr, k=0)
     with pytest.raises(ValueError, match="width"):

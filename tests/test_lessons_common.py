@@ -1,0 +1,68 @@
+"""The runner every notebook trains with (lessons.common): prepare's data and baselines,
+checkpoints named after every setting, a rerun that loads, a changed setting that trains
+anew beside the old run, and the saved method notebook 08 reads."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from course_utils import augment
+from course_utils.lessons.common import Lesson, prepare
+from course_utils.methods.base import load
+from course_utils.methods.simclr import SimCLR
+
+
+def _settings(**kw):
+    return SimpleNamespace(**{"dataset": "shapes", "n_train": 64, "n_test": 32, "encoder": "small_cnn",
+                              "encoder_kwargs": {"width": 4}, "epochs": 1, "batch_size": 16, "lr": 1e-3,
+                              "eval_every": 1, "probe_epochs": 2} | kw)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_RUNS", str(tmp_path))
+    return tmp_path
+
+
+def _simclr(lesson, temperature=0.5):
+    torch.manual_seed(0)
+    return SimCLR(lesson.new_encoder(), transform=augment.simclr_augment(32), temperature=temperature,
+                  proj_hidden_dim=16, proj_dim=8)
+
+
+def test_prepare_loads_the_data_and_measures_the_baselines(runs):
+    lesson = prepare(_settings(), torch.device("cpu"), notebook="03")
+    assert (len(lesson.train_data), len(lesson.test_data), lesson.num_classes) == (64, 32, 8)
+    assert set(lesson.results) == {"raw pixels", "random encoder"}
+    torch.manual_seed(0)
+    again = lesson.evaluate(lesson.new_encoder())                 # the same random encoder, measured again
+    assert again == lesson.results["random encoder"]
+    assert lesson.new_encoder().spec == {"name": "small_cnn", "kwargs": {"width": 4}}
+
+
+def test_run_trains_then_loads_and_a_changed_setting_trains_anew(runs, capsys):
+    lesson = prepare(_settings(), torch.device("cpu"), notebook="03", baselines=False)
+    first = lesson.run("simclr", _simclr(lesson))
+    assert first.checkpoint.exists() and first.checkpoint.name.startswith("03_simclr_")
+    assert set(first.metrics) == {"knn", "linear"} and first.seconds > 0
+    assert len(first.history["eval"]) == 1 and "knn" in first.history["eval"][0]   # the monitor ran
+    again = lesson.run("simclr", _simclr(lesson))
+    assert again.checkpoint == first.checkpoint and again.history["step_loss"] == first.history["step_loss"]
+    assert "resumed" in capsys.readouterr().out
+    for changed in (lesson.run("simclr", _simclr(lesson, temperature=0.2), evaluate=False),
+                    lesson.run("simclr", _simclr(lesson), lr=3e-3, evaluate=False),
+                    lesson.run("simclr", _simclr(lesson), lesson.train_data.subset(32), evaluate=False)):
+        assert changed.checkpoint != first.checkpoint and changed.metrics is None
+    assert first.checkpoint.exists() and len(list(runs.rglob("03_simclr_*.pt"))) == 4   # nothing overwritten
+
+
+def test_result_save_is_what_notebook_08_loads(runs):
+    prepared = prepare(_settings(), torch.device("cpu"), "03", baselines=False)
+    lesson = Lesson(_settings(), torch.device("cpu"), "03", prepared.train_data, prepared.test_data)
+    result = lesson.run("simclr", _simclr(lesson), monitor=None)
+    path = result.save("simclr", note="x")
+    assert path.name == "simclr_method.pt"
+    back = load(path)
+    assert back.info == {"train_seconds": result.seconds, **result.metrics, "note": "x"}
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(back(x), result.method.eval()(x))
