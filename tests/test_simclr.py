@@ -5,6 +5,7 @@ import torch
 
 from course_utils import augment, models
 from course_utils.losses import nt_xent_loss
+from course_utils.lessons import nb03
 from course_utils.methods import simclr
 from course_utils.methods.simclr import ProjectedEncoder, SimCLR
 from course_utils.train import train
@@ -95,13 +96,13 @@ def test_hue_bins_on_pure_colours():
     colours = torch.cat([solid(1, 0, 0), solid(1, 1, 0), solid(0, 1, 0), solid(0, 1, 1), solid(0, 0, 1),
                          solid(1, 0, 1)])
     # red 0, yellow 1/6, green 1/3, cyan 1/2, blue 2/3, magenta 5/6 turns
-    torch.testing.assert_close(simclr.hue_turns(colours), torch.arange(6) / 6)
-    torch.testing.assert_close(simclr.hue_turns((colours * 255).to(torch.uint8)), torch.arange(6) / 6)
-    assert simclr.hue_bins(colours, 4).tolist() == [0, 0, 1, 2, 2, 3]
+    torch.testing.assert_close(nb03.hue_turns(colours), torch.arange(6) / 6)
+    torch.testing.assert_close(nb03.hue_turns((colours * 255).to(torch.uint8)), torch.arange(6) / 6)
+    assert nb03.hue_bins(colours, 4).tolist() == [0, 0, 1, 2, 2, 3]
     with pytest.raises(ValueError, match="RGB"):
-        simclr.hue_bins(torch.rand(2, 1, 4, 4))
+        nb03.hue_bins(torch.rand(2, 1, 4, 4))
     with pytest.raises(ValueError, match="bins"):
-        simclr.hue_bins(colours, 1)
+        nb03.hue_bins(colours, 1)
 
 
 def test_colour_probe_sees_colour_in_raw_pixels():
@@ -111,6 +112,6 @@ def test_colour_probe_sees_colour_in_raw_pixels():
     rgb = (torch.cos(2 * math.pi * k) + 1) / 2
     images = (rgb.view(-1, 3, 1, 1).expand(-1, 3, 8, 8) * 255).to(torch.uint8)
     labels = torch.zeros(400, dtype=torch.long)
-    acc = simclr.colour_probe(models.PixelEncoder(image_size=8), (images[:300], labels[:300]),
+    acc = nb03.colour_probe(models.PixelEncoder(image_size=8), (images[:300], labels[:300]),
                               (images[300:], labels[300:]), bins=4)
     assert acc > 0.8
