@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import torch
 
 
-def _to_hwc(img: torch.Tensor):
+def to_hwc(img: torch.Tensor):
     img = img.detach().cpu()
     if img.dtype == torch.uint8:
         img = img.float() / 255
@@ -28,7 +28,7 @@ def show_images(images: torch.Tensor, labels=None, classes=None, ncols: int = 8,
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(_to_hwc(images[i]), cmap="gray" if images.shape[1] == 1 else None)
+            ax.imshow(to_hwc(images[i]), cmap="gray" if images.shape[1] == 1 else None)
             if labels is not None:
                 lab = int(labels[i])
                 ax.set_title(classes[lab] if classes else str(lab), fontsize=8)
@@ -44,7 +44,7 @@ def show_views(originals: torch.Tensor, views: list, title: str = "Augmented vie
     for i in range(n):
         for j, img in enumerate([originals[i]] + [view[i] for view in views]):
             ax = axes[i, j]
-            ax.imshow(_to_hwc(img))
+            ax.imshow(to_hwc(img))
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:

@@ -22,11 +22,9 @@ import copy
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from . import augment, evaluate, models
+from . import evaluate, models
 from .data import batches
-from .methods.base import Method
 from .methods.heads import ProjectedEncoder  # noqa: F401  (a pitfall of notebook 08, see below)
 
 # --------------------------------------------------------------------------------------
@@ -82,27 +80,6 @@ def few_label_curve(train_features, train_labels, test_features, test_labels, fr
     return curve
 
 
-class FineTune(Method):
-    """Encoder + linear classifier, all trained with cross-entropy on lightly augmented
-    images (random crop and flip). The encoder passed in is copied, never changed."""
-
-    def __init__(self, encoder: nn.Module, num_classes: int, crop_scale=(0.5, 1.0)):
-        super().__init__(copy.deepcopy(encoder))
-        for p in self.encoder.parameters():
-            p.requires_grad_(True)
-        self.classifier = nn.Linear(self.encoder.num_features, num_classes)
-        self.crop_scale = crop_scale
-
-    def classify(self, x):  # (B, C, H, W) -> logits (B, classes)
-        return self.classifier(self.encoder.forward_features(x))
-
-    def training_step(self, batch):
-        x, y = batch
-        if self.crop_scale is not None:
-            x = augment.random_resized_crop(x, x.shape[-1], scale=self.crop_scale, flip_p=0.5)
-        return F.cross_entropy(self.classify(x), y)
-
-
 @torch.no_grad()
 def classifier_accuracy(model: nn.Module, data, batch_size: int = 512) -> float:
     """Accuracy on ``data`` of ``model.classify(x)`` (or ``model(x)``) -> logits, in eval
@@ -120,15 +97,20 @@ def classifier_accuracy(model: nn.Module, data, batch_size: int = 512) -> float:
 def fine_tune(encoder: nn.Module, train_data, test_data, *, epochs: int, lr: float = 1e-3,
               batch_size: int = 128, fraction: float = 1.0, device=None, seed: int = 0,
               checkpoint=None, progress: bool = False) -> dict:
-    """Fine-tune a copy of ``encoder`` with a new linear classifier on ``fraction`` of the
-    labels (class-balanced). Returns ``{"accuracy", "seconds", "n_labels", "model"}``."""
+    """Fine-tune a copy of ``encoder`` with a new linear classifier (``Supervised``, as the
+    baseline of notebook 00 trains) on ``fraction`` of the labels (class-balanced). Returns ``{"accuracy", "seconds", "n_labels", "model"}``."""
     from .train import train
 
     if not hasattr(encoder, "forward_features"):
         raise ValueError(f"{type(encoder).__name__} has no forward_features(x); pass an encoder")
+    from .methods.supervised import Supervised
+
     subset = train_data.subset(label_fraction_indices(train_data.labels, fraction, seed))
     torch.manual_seed(seed)
-    model = FineTune(encoder, len(train_data.classes))
+    encoder = copy.deepcopy(encoder)              # the encoder passed in is never changed
+    for p in encoder.parameters():
+        p.requires_grad_(True)
+    model = Supervised(encoder, len(train_data.classes))   # the whole network learns, crop and flip
     history = train(model, subset, epochs=epochs, batch_size=min(batch_size, len(subset)), lr=lr,
                     device=device, checkpoint=checkpoint, seed=seed, progress=progress)
     return {"accuracy": classifier_accuracy(model, test_data), "seconds": sum(history["epoch_time"]),

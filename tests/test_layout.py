@@ -37,7 +37,7 @@ def test_every_method_is_a_method():
     base._import_course_methods()
     names = set(base.METHODS)
     expected = {"Supervised", "RotationPrediction", "Jigsaw", "ContextPrediction", "Colorization", "SimCLR", "MoCo",
-                "BYOL", "SimSiam", "MAE", "CausalLM", "MaskedLM", "FineTune"}
+                "BYOL", "SimSiam", "MAE", "CausalLM", "MaskedLM"}
     assert expected <= names, sorted(expected - names)
     for name in expected:
         cls = base.METHODS[name]

@@ -9,7 +9,6 @@ from course_utils import augment
 from course_utils.methods.mae import (
     MAE,
     ReconstructionMonitor,
-    classifier_accuracy,
     encoder_cost,
     mae_loss,
     num_visible,
@@ -322,19 +321,21 @@ def test_supervised_saves_and_loads_as_it_was(tmp_path):
     torch.testing.assert_close(back.classify(x), model.classify(x), atol=0, rtol=0)
 
 
-def test_classifier_accuracy_counts():
-    vit = TinyViT(image_size=16, patch_size=4, dim=16, depth=1, num_heads=2)
-    clf = torch.nn.Linear(16, 2)
+def test_classifier_accuracy_of_a_fine_tuned_vit_counts():
+    from course_utils.methods.supervised import Supervised
+    from course_utils.protocols import classifier_accuracy
+
+    model = Supervised(TinyViT(image_size=16, patch_size=4, dim=16, depth=1, num_heads=2), num_classes=2).train()
     with torch.no_grad():
-        clf.weight.zero_()
-        clf.bias.copy_(torch.tensor([1.0, 0.0]))  # always predicts class 0
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([1.0, 0.0]))  # always predicts class 0
     labels = torch.tensor([0, 0, 0, 1])
     data = (torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8), labels)
-    assert classifier_accuracy(vit, clf, data) == 0.75
+    assert classifier_accuracy(model, data) == 0.75 and model.training   # mode given back
 
 
 def test_plot_mae_history_labels():
-    from course_utils.methods.mae import plot_mae_history
+    from course_utils.lessons.nb06 import plot_mae_history
 
     fig = plot_mae_history({"step_loss": [1.0, 0.5], "eval": [{"epoch": 1, "masked_mse": 0.1}]}, title="t")
     assert fig.axes[1].get_ylabel().startswith("mean squared error") and fig.axes[0].get_xlabel() == "step"

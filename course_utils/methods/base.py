@@ -213,7 +213,7 @@ def _has_var_keyword(signature: inspect.Signature) -> bool:
 METHOD_MODULES = ("course_utils.methods.supervised", "course_utils.methods.pretext",
                   "course_utils.methods.colourisation", "course_utils.methods.simclr",
                   "course_utils.methods.moco", "course_utils.methods.byol", "course_utils.methods.mae",
-                  "course_utils.language", "course_utils.protocols")
+                  "course_utils.language")
 
 
 def _import_course_methods() -> None:

@@ -14,9 +14,7 @@ Shape legend: B batch, D width, C/H/W image.
 """
 from __future__ import annotations
 
-import math
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,7 +26,7 @@ from .heads import BYOLPredictionHead, BYOLProjectionHead, SimSiamProjectionHead
 from .momentum import check_momentum, cosine_momentum, momentum_copy, update_momentum
 
 __all__ = ["BYOL", "SimSiam", "regression_loss", "symmetric_regression_loss", "byol_transforms",
-           "embedding_std", "effective_rank", "collapse_monitor", "plot_collapse",
+           "embedding_std", "effective_rank", "collapse_monitor",
            # the EMA target, written once in methods.momentum for every method that has one
            "cosine_momentum", "momentum_copy", "update_momentum"]
 
@@ -205,27 +203,3 @@ def collapse_monitor(images: torch.Tensor, knn=None):
                "erank": effective_rank(z), "erank_h": effective_rank(h)}
         return out | (knn(method) if knn is not None else {})
     return eval_fn
-
-
-def plot_collapse(histories: dict, dim: int, steps_per_epoch=1, title: str = "Collapse, measured"):
-    """Three panels over training for several runs: std of the normalised projections
-    (with 1/sqrt(dim), the healthy level), their effective rank, and kNN accuracy when
-    recorded. ``histories``: {run name: history from ``train`` with a collapse_monitor};
-    ``steps_per_epoch``: an int, or {run name: int}, to put runs on one axis of steps."""
-    has_knn = any("knn" in e for h in histories.values() for e in h["eval"])
-    fig, axes = plt.subplots(1, 3 if has_knn else 2, figsize=(13 if has_knn else 9, 3.6))
-    panels = [("std", "std of normalised z"), ("erank", "effective rank of z")]
-    panels += [("knn", "kNN accuracy")] if has_knn else []
-    for ax, (key, label) in zip(axes, panels):
-        for name, h in histories.items():
-            spe = steps_per_epoch[name] if isinstance(steps_per_epoch, dict) else steps_per_epoch
-            pts = [(e["epoch"] * spe, e[key]) for e in h["eval"] if key in e]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=name)
-        if key == "std":
-            ax.axhline(1 / math.sqrt(dim), color="gray", ls="--", lw=1, label="1/sqrt(D)")
-        ax.set(xlabel="training step" if steps_per_epoch != 1 else "epoch", ylabel=label, title=label)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig

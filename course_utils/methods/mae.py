@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn as nn
 
@@ -295,28 +294,6 @@ class ReconstructionMonitor:
         return {"masked_mse": pixels.item()}
 
 
-def show_reconstructions(originals, rows: list, title: str, size: float = 1.2):
-    """A grid: one column per image; first row the originals, then for each
-    ``(label, images)`` in ``rows`` a row of images (B, C, H, W) in [0, 1]."""
-    from ..plots import _to_hwc
-
-    all_rows = [("original", originals)] + list(rows)
-    n = len(originals)
-    fig, axes = plt.subplots(len(all_rows), n, figsize=(size * n + 1.2, size * len(all_rows) + 0.5),
-                             squeeze=False)
-    for r, (label, imgs) in enumerate(all_rows):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(_to_hwc(imgs[c]))
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
-    axes[-1, 0].set_xlabel("image 1")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 def _math_attention():
     """Force the plain attention kernel (torch >= 2.3); older torch counts what it can."""
     try:
@@ -347,32 +324,3 @@ def encoder_cost(encoder: TinyViT, num_tokens: int, batch_size: int = 64, repeat
         times.append(t.seconds)
     encoder.zero_grad(set_to_none=True)
     return {"tokens": num_tokens, "gflops": counter.get_total_flops() / 1e9, "seconds": min(times)}
-
-
-@torch.no_grad()
-def classifier_accuracy(encoder: nn.Module, classifier: nn.Module, data, batch_size: int = 512) -> float:
-    """Test accuracy of encoder + classifier (a fine-tuned model), in eval mode, no augmentation."""
-    from ..data import batches
-
-    device = next(encoder.parameters()).device
-    correct = total = 0
-    with eval_mode(encoder, classifier):
-        for x, y in batches(data, batch_size, shuffle=False, device=device):
-            correct += (classifier(encoder.forward_features(x)).argmax(1) == y).sum().item()
-            total += len(y)
-    return correct / total
-
-
-def plot_mae_history(history: dict, title: str = "MAE training"):
-    """Two panels: the training loss per step, and ``masked_mse`` of the monitored
-    reconstructions per epoch (from a ``ReconstructionMonitor``)."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax1.plot(history["step_loss"], alpha=0.6)
-    ax1.set(xlabel="step", ylabel="loss on masked patches", title="training loss")
-    pts = [(e["epoch"], e["masked_mse"]) for e in history["eval"] if "masked_mse" in e]
-    if pts:
-        ax2.plot(*zip(*pts), marker="o")
-    ax2.set(xlabel="epoch", ylabel="mean squared error (pixels)", title="masked patches of the shown test images")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
