@@ -58,6 +58,13 @@ def _check_features(train_features, train_labels, test_features, test_labels):
         raise ValueError("each feature row needs one label: got "
                          f"{len(train_features)} train rows / {len(train_labels)} labels and "
                          f"{len(test_features)} test rows / {len(test_labels)} labels")
+    if len(train_features) == 0 or len(test_features) == 0:
+        raise ValueError(f"no rows to evaluate: {len(train_features)} training and {len(test_features)} test "
+                         "rows; pass non-empty data sets (a subset larger than 0)")
+    for name, labels in (("train_labels", train_labels), ("test_labels", test_labels)):
+        if labels.dtype.is_floating_point or labels.dtype == torch.bool or int(labels.min()) < 0:
+            raise ValueError(f"{name} must be class indices, integers >= 0, got dtype {labels.dtype} "
+                             f"with minimum {labels.min().item()}")
 
 
 @torch.no_grad()
@@ -108,6 +115,9 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
     _check_features(train_features, train_labels, test_features, test_labels)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if len(train_features) < 2:
+        raise ValueError(f"the linear probe needs at least 2 training rows to standardise the features "
+                         f"(their std), got {len(train_features)}; use more labelled images")
     device = train_features.device
     mean, std = train_features.mean(0), train_features.std(0) + 1e-6
     xtr, xte = (train_features - mean) / std, (test_features.to(device) - mean) / std

@@ -96,6 +96,8 @@ def mlm_corrupt(ids: torch.Tensor, mask_id: int, num_tokens: int, mask_prob: flo
     """
     if ids.dim() != 2 or ids.dtype != torch.long:
         raise ValueError(f"ids must be a LongTensor of shape (B, T), got {tuple(ids.shape)} {ids.dtype}")
+    if isinstance(mask_id, bool) or not isinstance(mask_id, int) or mask_id < 0:
+        raise ValueError(f"mask_id must be the [MASK] token's id, an int >= 0 (tokenizer.mask_id), got {mask_id!r}")
     k = num_to_predict(ids.shape[1], mask_prob)
     for name, value in [("mask_frac", mask_frac), ("random_frac", random_frac)]:
         if not 0 <= value <= 1:
@@ -141,8 +143,9 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
     """Cross-entropy over the positions that have a target, in nats (both objectives).
 
     logits (B, T, V), targets (B, T) with IGNORE_INDEX (-100) where there is nothing to
-    predict. ``mean``: average over the targets (NaN if there are none, as in PyTorch);
-    ``sum``: their total. No shifting here: the targets arrive aligned with the logits."""
+    predict. ``mean``: average over the targets (an error if there are none: PyTorch would
+    return NaN); ``sum``: their total. No shifting here: the targets arrive aligned with
+    the logits."""
     if logits.dim() != 3 or targets.shape != logits.shape[:2]:
         raise ValueError(f"logits must be (B, T, V) and targets (B, T); got {tuple(logits.shape)} "
                          f"and {tuple(targets.shape)}")
@@ -154,6 +157,12 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
                          f"IGNORE_INDEX = {IGNORE_INDEX} (mixing ignore indices such as -1 and -100 "
                          "is a bug)")
     V = logits.shape[-1]
+    if int(targets.max()) >= V:
+        raise ValueError(f"targets contain token id {int(targets.max())}, outside the logits' vocabulary of "
+                         f"V = {V}; the model's vocab_size must cover every id of the tokenizer")
+    if reduction == "mean" and not bool((targets != IGNORE_INDEX).any()):
+        raise ValueError(f"every target is IGNORE_INDEX ({IGNORE_INDEX}): there is nothing to predict, and the "
+                         "mean would be NaN; check the corruption (MLM) or the shift (CLM) that made the targets")
     return F.cross_entropy(logits.reshape(-1, V).float(), targets.reshape(-1),
                            ignore_index=IGNORE_INDEX, reduction=reduction)
 

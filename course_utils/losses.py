@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -31,16 +33,22 @@ def _full_precision(t: torch.Tensor):
 
 def _check_temperature(temperature) -> None:
     try:
-        ok = not isinstance(temperature, (str, bytes, bool)) and float(temperature) > 0  # NaN fails too
+        value = float(temperature)
+        ok = not isinstance(temperature, (str, bytes, bool)) and 0 < value < math.inf  # NaN fails too
     except (TypeError, ValueError, RuntimeError):
         ok = False
     if not ok:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+        raise ValueError(f"temperature must be a finite number > 0 (e.g. 0.1; an infinite one makes every "
+                         f"logit 0 and the loss log(2B - 1) whatever the input), got {temperature!r}")
 
 
 def _check_pair(z1: torch.Tensor, z2: torch.Tensor, name: str, names=("z1", "z2"),
                 min_batch: int = 2) -> None:
     a, b = names
+    for label, z in ((a, z1), (b, z2)):
+        if not isinstance(z, torch.Tensor):
+            raise ValueError(f"{name} expects {label} as a torch tensor of shape (B, D), got {type(z).__name__}; "
+                             f"convert it with torch.as_tensor({label})")
     if z1.dim() != 2 or z2.dim() != 2:
         raise ValueError(f"{name} expects {a} and {b} of shape (B, D); got {tuple(z1.shape)} and "
                          f"{tuple(z2.shape)}")

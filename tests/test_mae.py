@@ -93,7 +93,7 @@ def test_num_visible_and_float_trap():
 
 @pytest.mark.parametrize("ratio", [1.0, -0.1, 1.5])
 def test_mask_ratio_outside_range(ratio):
-    with pytest.raises(ValueError, match=r"mask_ratio must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"mask_ratio must be a number in \[0, 1\)"):
         random_masking(torch.randn(2, 8, 3), ratio)
 
 

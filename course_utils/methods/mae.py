@@ -74,8 +74,10 @@ def unpatchify(patches: torch.Tensor, patch_size: int, image_size=None) -> torch
 def num_visible(num_patches: int, mask_ratio: float) -> int:
     """How many of N patches stay visible: floor(N * (1 - mask_ratio)), computed so that
     float rounding cannot lose one (10 * (1 - 0.9) is 0.9999999999999998 in floats)."""
-    if not 0.0 <= mask_ratio < 1.0:
-        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio!r}")
+    if isinstance(mask_ratio, (str, bytes, bool)) or not isinstance(mask_ratio, (int, float)) \
+            or not 0.0 <= mask_ratio < 1.0:
+        raise ValueError(f"mask_ratio must be a number in [0, 1) (the share of patches hidden, e.g. 0.75), "
+                         f"got {mask_ratio!r}")
     keep = int(num_patches * (1 - mask_ratio) + 1e-6)
     if keep < 1:
         raise ValueError(f"mask_ratio={mask_ratio} leaves no visible patch out of {num_patches}; "
@@ -124,6 +126,9 @@ def mae_loss(pred: torch.Tensor, images: torch.Tensor, mask: torch.Tensor, patch
     normalised by its own mean and variance (the paper's Table 1d), so the model predicts
     the local pattern and not the patch's brightness.
     """
+    if not images.is_floating_point():
+        raise ValueError(f"mae_loss expects the images as floats in [0, 1], got dtype {images.dtype} (0..255 "
+                         "targets against predictions in [0, 1]); pass images.float() / 255")
     target = patchify(images, patch_size)                          # (B, N, p*p*C)
     if pred.shape != target.shape:
         raise ValueError(f"pred has shape {tuple(pred.shape)}, the patches of the images "

@@ -1,0 +1,62 @@
+"""Bad input gets an error that names the argument and the fix (issue: no setting silently
+ignored). One test per case; the refactored run-config refusals are in test_train.py."""
+import math
+
+import pytest
+import torch
+
+from course_utils import evaluate, language, losses
+from course_utils.methods import mae
+
+
+@pytest.mark.parametrize("t", [math.inf, float("nan"), 0, -1.0, "0.1", True])
+def test_temperature_must_be_finite_and_positive(t):
+    z = torch.randn(4, 8)
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+        losses.nt_xent_loss(z, z.clone(), t)
+
+
+def test_losses_name_a_non_tensor_input():
+    with pytest.raises(ValueError, match=r"z1 as a torch tensor.*torch.as_tensor\(z1\)"):
+        losses.nt_xent_loss([[1.0, 2.0], [3.0, 4.0]], torch.randn(2, 2), 0.5)
+
+
+def test_mae_loss_refuses_uint8_images():
+    images = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    pred, mask = torch.rand(2, 4, 48), torch.ones(2, 4)
+    with pytest.raises(ValueError, match=r"floats in \[0, 1\].*images.float\(\) / 255"):
+        mae.mae_loss(pred, images, mask, 4)
+    assert torch.isfinite(mae.mae_loss(pred, images.float() / 255, mask, 4))
+
+
+@pytest.mark.parametrize("ratio", ["0.75", None, 1.0, -0.1])
+def test_mask_ratio_is_named(ratio):
+    with pytest.raises(ValueError, match="mask_ratio must be a number in"):
+        mae.num_visible(16, ratio)
+
+
+@pytest.mark.parametrize("mask_id", [-1, 2.5, True])
+def test_mlm_corrupt_refuses_a_bad_mask_id(mask_id):
+    with pytest.raises(ValueError, match="mask_id must be the \\[MASK\\] token's id"):
+        language.mlm_corrupt(torch.zeros(2, 10, dtype=torch.long), mask_id, num_tokens=5)
+
+
+def test_lm_loss_with_nothing_to_predict_or_ids_past_the_vocabulary():
+    logits = torch.randn(2, 4, 6)
+    with pytest.raises(ValueError, match="every target is IGNORE_INDEX"):
+        language.lm_loss(logits, torch.full((2, 4), language.IGNORE_INDEX))
+    with pytest.raises(ValueError, match="token id 9, outside the logits' vocabulary of V = 6"):
+        language.lm_loss(logits, torch.full((2, 4), 9))
+    assert language.lm_loss(logits, torch.full((2, 4), language.IGNORE_INDEX), reduction="sum") == 0
+
+
+def test_probes_refuse_too_few_rows_and_bad_labels():
+    f, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match="at least 2 training rows"):
+        evaluate.linear_probe(f[:1], y[:1], f, y)
+    with pytest.raises(ValueError, match="no rows to evaluate"):
+        evaluate.knn_accuracy(f[:0], y[:0], f, y)
+    with pytest.raises(ValueError, match="train_labels must be class indices"):
+        evaluate.knn_accuracy(f, y.float(), f, y)
+    with pytest.raises(ValueError, match="test_labels must be class indices.*minimum -1"):
+        evaluate.linear_probe(f, y, f, y - 1)
