@@ -50,6 +50,21 @@ def save_checkpoint(path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def check_writable(path) -> None:
+    """Make sure a checkpoint can be written at ``path`` (its folder made and writable), or
+    say where and how to point the course elsewhere."""
+    path = Path(path)
+    probe = path.with_name(path.name + ".write-test")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(f"cannot write the checkpoint {path} ({type(error).__name__}: {error}); set "
+                              "COURSE_RUNS to a folder you can write to (e.g. COURSE_RUNS=~/course_runs), or "
+                              "pass checkpoint= a writable path") from None
+
+
 def read_checkpoint(path, what: str = "checkpoint") -> dict:
     """The dict stored at ``path`` by ``save_checkpoint``, or an error that names the file and
     the fix (a missing, empty, cut-off or foreign file)."""
@@ -137,6 +152,8 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
     returns at once if it is done), provided it comes from a run of the same settings.
     """
     _check_args(epochs, batch_size, lr, eval_every, data)
+    if checkpoint is not None:
+        check_writable(checkpoint)       # before training, not after the first epoch
     device = torch.device(device) if device is not None else get_device()
     method.to(device)
     optimizer = optimizer or torch.optim.AdamW(

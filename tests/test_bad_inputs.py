@@ -60,3 +60,19 @@ def test_probes_refuse_too_few_rows_and_bad_labels():
         evaluate.knn_accuracy(f, y.float(), f, y)
     with pytest.raises(ValueError, match="test_labels must be class indices.*minimum -1"):
         evaluate.linear_probe(f, y, f, y - 1)
+
+
+def test_an_unwritable_checkpoint_folder_is_named_before_training(tmp_path):
+    from course_utils.methods.simclr import SimCLR
+    from course_utils.models import build_encoder
+    from course_utils.train import train
+
+    (tmp_path / "runs").write_text("a file where the runs folder should be")
+    calls = []
+    method = SimCLR(build_encoder("small_cnn", width=4), transform=lambda x: x, proj_hidden_dim=8, proj_dim=4)
+    method.after_step = lambda step, total: calls.append(step)
+    data = (torch.rand(8, 3, 16, 16), torch.zeros(8, dtype=torch.long))
+    with pytest.raises(PermissionError, match="cannot write the checkpoint.*COURSE_RUNS"):
+        train(method, data, epochs=1, batch_size=4, progress=False, device="cpu",
+              checkpoint=tmp_path / "runs" / "03_simclr.pt")
+    assert calls == []                                   # refused before a single step

@@ -101,3 +101,23 @@ def test_a_function_that_edits_its_inputs_in_place_does_not_spoil_later_cases():
     report = checks.check_function(edits_then_raises, lambda x: x * 0, later, show=False)
     assert [ok for _, ok, _ in report.results] == [True, False]  # the good case saw 0..3, not zeros
     assert shared.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_an_endless_loop_is_one_unfinished_case_not_a_hang():
+    import time
+
+    def loops_on_negatives(x):
+        while x.min() < 0:          # an exercise answer that never ends on negative inputs
+            try:
+                time.sleep(0.01)
+            except Exception:       # noqa: BLE001 - even a blanket except cannot swallow the stop
+                pass
+        return x * 2
+
+    cases = [checks.Case("positive", (torch.ones(2),)), checks.Case("negative", (-torch.ones(2),)),
+             checks.Case("positive again", (torch.ones(3),))]
+    start = time.perf_counter()
+    report = checks.check_function(loops_on_negatives, lambda x: x * 2, cases, show=False, time_limit=0.3)
+    assert time.perf_counter() - start < 5
+    assert [ok for _, ok, _ in report.results] == [True, False, True]
+    assert "did not finish within 0.3 s" in report.results[1][2]

@@ -11,6 +11,9 @@ Each notebook's exercise checks (the other modules of this package) are built wi
 """
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -88,13 +91,17 @@ def compare(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4) -> 
 
 
 def check_function(fn: Callable, reference: Callable, cases: list[Case], name: str | None = None,
-                   atol: float = 1e-5, rtol: float = 1e-4, show: bool = True) -> CheckReport:
-    """Run ``fn`` and ``reference`` on every case and report what differs, case by case."""
+                   atol: float = 1e-5, rtol: float = 1e-4, show: bool = True,
+                   time_limit: float = 10.0) -> CheckReport:
+    """Run ``fn`` and ``reference`` on every case and report what differs, case by case.
+    A case where ``fn`` runs longer than ``time_limit`` seconds (an endless loop, say) is
+    stopped and reported as not finished, so that one case cannot hang the whole check
+    (where the operating system allows: a timer signal in the main thread, not on Windows)."""
     if not callable(fn):
         raise TypeError(f"pass your function itself (without calling it), got {type(fn).__name__}")
     results = []
     for case in cases:
-        results.append((case.description, *_run_case(fn, reference, case, atol, rtol)))
+        results.append((case.description, *_run_case(fn, reference, case, atol, rtol, time_limit)))
     report = CheckReport(name or getattr(fn, "__name__", "your function"), results)
     if show:
         print(report)
@@ -120,11 +127,44 @@ def _fresh_inputs(case: Case):
     return _fresh(case.args), _fresh(case.kwargs)
 
 
-def _run_case(fn, reference, case: Case, atol, rtol):
+class CaseTimeout(BaseException):
+    """Raised inside a learner's function that ran past the time limit. A BaseException, so
+    that an ``except Exception`` in the learner's own loop cannot swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise CaseTimeout
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timed_out(seconds) -> tuple[bool, str]:
+    return False, (f"did not finish within {seconds:g} s (an endless loop?); "
+                   "interrupting is not needed: the other cases still ran")
+
+
+def _run_case(fn, reference, case: Case, atol, rtol, time_limit: float = 10.0):
     if case.raises is not None:
         args, kwargs = _fresh_inputs(case)
         try:
-            fn(*args, **kwargs)
+            with _time_limit(time_limit):
+                fn(*args, **kwargs)
+        except CaseTimeout:
+            return _timed_out(time_limit)
         except NotImplementedError:
             return False, "not implemented yet"
         except case.raises as err:
@@ -136,7 +176,10 @@ def _run_case(fn, reference, case: Case, atol, rtol):
     expected = reference(*args, **kwargs)
     args, kwargs = _fresh_inputs(case)
     try:
-        got = fn(*args, **kwargs)
+        with _time_limit(time_limit):
+            got = fn(*args, **kwargs)
+    except CaseTimeout:
+        return _timed_out(time_limit)
     except NotImplementedError:
         return False, "not implemented yet"
     except Exception as err:  # noqa: BLE001
