@@ -65,12 +65,15 @@ class Result:
 class Lesson:
     """A notebook's data and shared glue; build it with ``prepare``."""
 
-    def __init__(self, settings, device: torch.device, notebook: str, train_data, test_data):
+    def __init__(self, settings, device: torch.device, notebook: str, train_data=None, test_data=None):
+        """``train_data``/``test_data``: labelled images (``ImageData``), or None for a
+        notebook whose data are not images (07: text); then every run names its data."""
         self.settings, self.device, self.notebook = settings, device, notebook
         self.train_data, self.test_data = train_data, test_data
-        self.image_size = train_data.images.shape[-1]
-        self.num_classes = len(train_data.classes)
-        self.chance = 1 / self.num_classes
+        images = getattr(train_data, "images", None)
+        self.image_size = None if images is None else images.shape[-1]
+        self.num_classes = len(train_data.classes) if hasattr(train_data, "classes") else None
+        self.chance = 1 / self.num_classes if self.num_classes else None
         self.results: dict[str, dict] = {}
         self._knn_sets = None
 
@@ -134,6 +137,8 @@ class Lesson:
         your own, None or False watches nothing. ``train_kwargs`` go to ``train``."""
         s = self.settings
         data = self.train_data if data is None else data
+        if data is None:
+            raise ValueError(f"lesson.run({name!r}, ...) needs data: this lesson was built without a training set")
         on_train = data is self.train_data
         settings = dict(epochs=epochs if epochs is not None else s.epochs,
                         batch_size=batch_size if batch_size is not None else s.batch_size,
