@@ -2,9 +2,8 @@
 
 Per-sample pipelines (torchvision on PIL images in a DataLoader) spend most of their time
 in Python, one image at a time. Here each augmentation is a few tensor operations on the
-whole batch, on whatever device the batch is on: the random parameters are drawn as
-tensors of shape (B,), and the work is one ``grid_sample``, one batched matrix product or
-one grouped convolution for the batch.
+whole batch, on its device: parameters drawn as (B,) tensors, then one ``grid_sample``,
+batched matrix product or grouped convolution.
 
 Conventions: images are float (B, C, H, W) in [0, 1]; uint8 images are accepted and
 converted to float32 by /255 (so a uint8 batch comes back float32). Outputs keep shape
@@ -365,3 +364,37 @@ def simclr_augment(image_size: int = 32, strength: float = 0.5, **kwargs) -> Sim
     """SimCLR's preset; ``kwargs`` go to SimCLRTransform. Strength 0.5 is the paper's choice
     for CIFAR-10 (arXiv:2002.05709, Appendix B.9); 1.0 is its ImageNet setting."""
     return SimCLRTransform(image_size=image_size, jitter_strength=strength, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# for the embedded shapes data (simclr.shapes_augment), and random integers for the pretext tasks
+def random_rot90(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate each image by a random multiple of 90 degrees. x: (B, C, H, W) with H == W."""
+    if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"random_rot90 expects square images (B, C, H, H), got {tuple(x.shape)}")
+    k = (_rand((x.shape[0],), x, generator) * 4).long().clamp(max=3).view(-1, 1, 1, 1)
+    out = x
+    for r in (1, 2, 3):
+        out = torch.where(k == r, torch.rot90(x, r, dims=(2, 3)), out)
+    return out
+
+
+def random_hue(x: torch.Tensor, hue: float = 0.5, p: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Shift each image's hue by a random amount in [-hue, hue] turns (0.5 = any hue).
+    x: (B, 3, H, W) in [0, 1]."""
+    x = _prepare(x, "random_hue")
+    _check_rgb(x, "random_hue")
+    if not 0 <= hue <= 0.5:
+        raise ValueError(f"hue must be in [0, 0.5] turns, got {hue}")
+    B = x.shape[0]
+    ones = torch.ones(B, device=x.device, dtype=x.dtype)
+    h = _uniform(-hue, hue, B, x, generator)
+    shifted = _apply_jitter(x, ones, ones, ones, h)
+    return torch.where(_choose(p, x, generator), shifted, x)
+
+
+def random_integers(high: int, shape, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Integers in [0, high) of ``shape`` on x's device, drawn from ``generator`` (as every
+    augmentation here draws: see ``_rand``)."""
+    return (_rand(shape, x, generator) * high).long().clamp(max=high - 1)

@@ -29,7 +29,7 @@ def extract_features(encoder: nn.Module, data, batch_size: int = 512, device=Non
     if not hasattr(encoder, "forward_features"):
         raise ValueError(f"{type(encoder).__name__} has no forward_features(x); pass the backbone "
                          "(e.g. method.encoder), not the whole method")
-    device = torch.device(device) if device is not None else _module_device(encoder)
+    device = torch.device(device) if device is not None else module_device(encoder)
     was_training = encoder.training
     encoder.eval()
     try:
@@ -42,7 +42,8 @@ def extract_features(encoder: nn.Module, data, batch_size: int = 512, device=Non
     return torch.cat(feats), torch.cat(labels)
 
 
-def _module_device(module: nn.Module) -> torch.device:
+def module_device(module: nn.Module) -> torch.device:
+    """Where a module's parameters live (the CPU for a module without any)."""
     p = next(iter(module.parameters()), None)
     return p.device if p is not None else torch.device("cpu")
 

@@ -137,7 +137,7 @@ def features_bn_train_mode(encoder: nn.Module, data, batch_size: int = 64, sort_
     if sort_by_label:
         order = torch.argsort(labels.cpu(), stable=True).to(labels.device)
         images, labels = images[order], labels[order]
-    device = device or evaluate._module_device(enc)
+    device = device or evaluate.module_device(enc)
     feats, ys = [], []
     for x, y in batches((images, labels), batch_size, shuffle=False, device=device):
         feats.append(enc.forward_features(x).float())
@@ -152,7 +152,7 @@ def augmented_features(encoder: nn.Module, data, transform, batch_size: int = 51
                        device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """PITFALL: features of *augmented* images (eval mode otherwise), one random view per
     image, drawn reproducibly from ``seed``. Returns (features (N, D), labels (N,))."""
-    device = torch.device(device) if device is not None else evaluate._module_device(encoder)
+    device = torch.device(device) if device is not None else evaluate.module_device(encoder)
     g = torch.Generator(device=device).manual_seed(seed)
     was_training = encoder.training
     encoder.eval()

@@ -60,7 +60,7 @@ def test_bad_arguments():
 
 def test_random_rot90_rotates_each_image_by_a_multiple_of_90():
     x = torch.rand(64, 3, 8, 8)
-    out = simclr.random_rot90(x, torch.Generator().manual_seed(0))
+    out = augment.random_rot90(x, torch.Generator().manual_seed(0))
     seen = set()
     for i in range(64):
         matches = [r for r in range(4) if torch.equal(out[i], torch.rot90(x[i], r, dims=(1, 2)))]
@@ -68,19 +68,19 @@ def test_random_rot90_rotates_each_image_by_a_multiple_of_90():
         seen.add(matches[0])
     assert seen == {0, 1, 2, 3}
     with pytest.raises(ValueError, match="square"):
-        simclr.random_rot90(torch.rand(2, 3, 8, 6))
+        augment.random_rot90(torch.rand(2, 3, 8, 6))
 
 
 def test_random_hue_keeps_gray_and_brightness_range():
     gray = torch.full((4, 3, 5, 5), 0.4)
-    torch.testing.assert_close(simclr.random_hue(gray), gray)      # a gray image has no hue
+    torch.testing.assert_close(augment.random_hue(gray), gray)      # a gray image has no hue
     x = torch.rand(8, 3, 5, 5)
-    out = simclr.random_hue(x, 0.5, generator=torch.Generator().manual_seed(0))
+    out = augment.random_hue(x, 0.5, generator=torch.Generator().manual_seed(0))
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     assert not torch.allclose(out, x)
-    torch.testing.assert_close(simclr.random_hue(x, 0.0), x)
+    torch.testing.assert_close(augment.random_hue(x, 0.0), x)
     with pytest.raises(ValueError, match="hue"):
-        simclr.random_hue(x, 0.7)
+        augment.random_hue(x, 0.7)
 
 
 def test_shapes_augment_preset():

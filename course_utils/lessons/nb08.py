@@ -215,7 +215,7 @@ def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: d
     else a stand-in trained here for ``epochs`` (checkpointed as ``08_standin_{name}.pt``,
     so a re-run loads it). ``name="random"`` gives a freshly initialised encoder. Returns
     None when a stand-in's module is not available. ``method_kwargs``: see ``build_stand_in``."""
-    device = torch.device(device) if device is not None else evaluate._module_device(nn.Linear(1, 1))
+    device = torch.device(device) if device is not None else evaluate.module_device(nn.Linear(1, 1))
     directory = Path(directory or runs_dir())
     if name == "random":
         torch.manual_seed(seed)
@@ -261,7 +261,7 @@ def projection_head_from_checkpoint(checkpoint, encoder: nn.Module) -> Projected
     if not isinstance(head, MLPHead) or set(mine) != set(theirs) or any(
             not torch.equal(theirs[k], mine[k].cpu()) for k in mine):
         return None
-    return ProjectedEncoder(encoder, head.to(evaluate._module_device(encoder))).eval()
+    return ProjectedEncoder(encoder, head.to(evaluate.module_device(encoder))).eval()
 
 
 def encoder_with_head(entry: Entry | None, checkpoint) -> ProjectedEncoder | None:

@@ -48,7 +48,7 @@ def _check_images(x, name: str, square: bool = False) -> None:
 
 def _randint(high: int, shape, x: torch.Tensor, generator=None) -> torch.Tensor:
     """Integers in [0, high) of ``shape`` on x's device, drawn from ``generator``."""
-    return (augment._rand(shape, x, generator) * high).long().clamp(max=high - 1)
+    return augment.random_integers(high, shape, x, generator)
 
 
 class PretextTask(Method):

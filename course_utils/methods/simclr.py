@@ -22,7 +22,7 @@ from ..losses import _check_temperature, nt_xent_loss
 from .base import Method
 from .heads import ProjectedEncoder, ProjectionHead
 
-__all__ = ["SimCLR", "ProjectedEncoder", "shapes_augment", "ShapesTransform", "random_rot90", "random_hue"]
+__all__ = ["SimCLR", "ProjectedEncoder", "shapes_augment", "ShapesTransform"]
 
 
 class SimCLR(Method):
@@ -56,32 +56,6 @@ class SimCLR(Method):
 # the augmentations tuned for the embedded shapes data
 
 
-def random_rot90(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rotate each image by a random multiple of 90 degrees. x: (B, C, H, W) with H == W."""
-    if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
-        raise ValueError(f"random_rot90 expects square images (B, C, H, H), got {tuple(x.shape)}")
-    k = (augment._rand((x.shape[0],), x, generator) * 4).long().clamp(max=3).view(-1, 1, 1, 1)
-    out = x
-    for r in (1, 2, 3):
-        out = torch.where(k == r, torch.rot90(x, r, dims=(2, 3)), out)
-    return out
-
-
-def random_hue(x: torch.Tensor, hue: float = 0.5, p: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """Shift each image's hue by a random amount in [-hue, hue] turns (0.5 = any hue).
-    x: (B, 3, H, W) in [0, 1]."""
-    x = augment._prepare(x, "random_hue")
-    augment._check_rgb(x, "random_hue")
-    if not 0 <= hue <= 0.5:
-        raise ValueError(f"hue must be in [0, 0.5] turns, got {hue}")
-    B = x.shape[0]
-    ones = torch.ones(B, device=x.device, dtype=x.dtype)
-    h = augment._uniform(-hue, hue, B, x, generator)
-    shifted = augment._apply_jitter(x, ones, ones, ones, h)
-    return torch.where(augment._choose(p, x, generator), shifted, x)
-
-
 class ShapesTransform:
     """SimCLR's pipeline plus the invariances the shapes data set calls for: in that data a
     shape's colour and rotation are random, so a full random hue shift and a rotation by a
@@ -94,8 +68,8 @@ class ShapesTransform:
     def __call__(self, x, generator=None):
         x = self.base(x, generator=generator)
         if self.hue > 0:
-            x = random_hue(x, self.hue, generator=generator)
-        return random_rot90(x, generator) if self.rot90 else x
+            x = augment.random_hue(x, self.hue, generator=generator)
+        return augment.random_rot90(x, generator) if self.rot90 else x
 
     def __repr__(self) -> str:
         return f"ShapesTransform(base={self.base!r}, hue={self.hue}, rot90={self.rot90})"
