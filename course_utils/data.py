@@ -89,6 +89,17 @@ def _digits(split: str, seed: int) -> ImageData:
                      name="digits")
 
 
+def as_pair(data, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, labels) of an ImageData or of an (inputs, labels) pair: the one place that
+    tells the two apart."""
+    if isinstance(data, ImageData):
+        return data.images, data.labels
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return data[0], data[1]
+    raise ValueError(f"{name} must be an ImageData (from load_images) or an (inputs, labels) pair of tensors, "
+                     f"got {type(data).__name__}")
+
+
 def batches(data, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None,
             drop_last: bool = False, device=None):
     """Yield (images float (B, C, H, W) in [0, 1], labels (B,)) mini-batches.
@@ -98,7 +109,7 @@ def batches(data, batch_size: int, shuffle: bool = True, generator: torch.Genera
     ``data`` is an ImageData or an (images, labels) pair. Keeping whole data sets as
     tensors (on the GPU when there is one) is the fastest input pipeline for small images.
     """
-    images, labels = (data.images, data.labels) if isinstance(data, ImageData) else data
+    images, labels = as_pair(data)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n = len(images)

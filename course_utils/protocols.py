@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from . import evaluate, models
-from .data import batches
+from .data import as_pair, batches
 from .methods.heads import ProjectedEncoder  # noqa: F401  (a pitfall of notebook 08, see below)
 
 # --------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def features_bn_train_mode(encoder: nn.Module, data, batch_size: int = 64, sort_
     to the real encoder would have altered it."""
     enc = copy.deepcopy(encoder).train()
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    images, labels = (data.images, data.labels) if hasattr(data, "images") else data
+    images, labels = as_pair(data)
     if sort_by_label:
         order = torch.argsort(labels.cpu(), stable=True).to(labels.device)
         images, labels = images[order], labels[order]

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .data import batches
+from .data import as_pair, batches
 from .runtime import autocast, get_device
 
 
@@ -158,7 +158,7 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
     method.to(device)
     optimizer = optimizer or torch.optim.AdamW(
         [p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-    n = len(data.images if hasattr(data, "images") else data[0])
+    n = len(as_pair(data)[0])
     steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size={batch_size} is larger than the data set ({n} images) with "
@@ -275,10 +275,7 @@ def run_config(method: nn.Module, data, optimizer: torch.optim.Optimizer, **sett
 def data_fingerprint(data) -> dict:
     """Which data a run saw, cheaply: the name, size, shape and a checksum of about a
     thousand of its items (and their labels), taken at even intervals."""
-    if hasattr(data, "images"):
-        x, y, name = data.images, data.labels, getattr(data, "name", None)
-    else:
-        (x, y), name = data, None
+    (x, y), name = as_pair(data), getattr(data, "name", None)
     step = max(1, len(x) // 1024)                  # about a thousand items: cheap on any data size
     digest = hashlib.sha1()
     for t in (x[::step], y[::step]):
@@ -321,5 +318,4 @@ def _check_args(epochs, batch_size, lr, eval_every, data):
         raise ValueError(f"lr must be > 0, got {lr}")
     if eval_every < 1:
         raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-    if not (hasattr(data, "images") or (isinstance(data, (tuple, list)) and len(data) == 2)):
-        raise ValueError("data must be an ImageData (from load_images) or an (images, labels) pair")
+    as_pair(data)                        # an ImageData or an (inputs, labels) pair, or a clear error

@@ -66,3 +66,15 @@ def test_batches_cover_everything_once():
     assert sum(1 for _ in data.batches(d, 16, drop_last=True)) == 3
     with pytest.raises(ValueError, match="batch_size"):
         next(data.batches(d, 0))
+
+
+def test_as_pair_is_the_one_place_that_tells_data_apart():
+    from course_utils.data import as_pair, load_images
+
+    d = load_images("shapes", "train", n=8)
+    x, y = as_pair(d)
+    assert x is d.images and y is d.labels
+    assert as_pair((x, y)) == (x, y)
+    for bad in ([1, 2, 3], (x,), (x.numpy(), y), "shapes"):
+        with pytest.raises(ValueError, match="ImageData .* or an \\(inputs, labels\\) pair"):
+            as_pair(bad)

@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn as nn
 
+from ..data import as_pair
+
 
 def hue_turns(images: torch.Tensor) -> torch.Tensor:
     """The hue of each image's mean colour as a fraction of a turn of the colour wheel
@@ -38,7 +40,7 @@ def colour_probe(encoder: nn.Module, train_data, test_data, bins: int = 6, epoch
 
     feats = []
     for data in (train_data, test_data):
-        images = data.images if hasattr(data, "images") else data[0]
+        images = as_pair(data)[0]
         f, _ = extract_features(encoder, (images, hue_bins(images, bins)))
         feats.append((f, hue_bins(images, bins).to(f.device)))
     (ftr, ytr), (fte, yte) = feats
