@@ -314,8 +314,8 @@ def _check_args(epochs, batch_size, lr, eval_every, data):
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if eval_every < 1:
-        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    if isinstance(lr, (str, bytes, bool)) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a finite number > 0 (e.g. 1e-3), got {lr!r}")
+    if not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be an int >= 1 (evaluate every that many epochs), got {eval_every!r}")
     as_pair(data)                        # an ImageData or an (inputs, labels) pair, or a clear error

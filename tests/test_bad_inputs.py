@@ -76,3 +76,17 @@ def test_an_unwritable_checkpoint_folder_is_named_before_training(tmp_path):
         train(method, data, epochs=1, batch_size=4, progress=False, device="cpu",
               checkpoint=tmp_path / "runs" / "03_simclr.pt")
     assert calls == []                                   # refused before a single step
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": "1e-3"}, "lr must be a finite number > 0"), ({"lr": math.inf}, "lr must be a finite number > 0"),
+    ({"lr": 0}, "lr must be a finite number > 0"), ({"eval_every": "2"}, "eval_every must be an int >= 1")])
+def test_train_names_a_bad_lr_or_eval_every(kwargs, match):
+    from course_utils.methods.simclr import SimCLR
+    from course_utils.models import build_encoder
+    from course_utils.train import train
+
+    method = SimCLR(build_encoder("small_cnn", width=4), transform=lambda x: x, proj_hidden_dim=8, proj_dim=4)
+    with pytest.raises(ValueError, match=match):
+        train(method, (torch.rand(8, 3, 16, 16), torch.zeros(8, dtype=torch.long)), epochs=1, batch_size=4,
+              progress=False, device="cpu", **kwargs)
