@@ -73,10 +73,9 @@ def build(args, device):
     method.to(device)
     if channels_last:  # the views are channels-last on CUDA anyway (Method.views); this is the weights
         method.to(memory_format=torch.channels_last)
-    method.channels_last_weights = channels_last
     if args.compile:
         method.compile()  # compiles forward (encoder + head); state_dict keys stay the same
-    return method
+    return method, channels_last
 
 
 def run(args) -> dict:
@@ -85,7 +84,7 @@ def run(args) -> dict:
     images, source = load_data(args.data, min(n, 50_000))
     if not args.data_on_cpu:
         images = images.to(device)
-    method = build(args, device)
+    method, channels_last = build(args, device)
     opt = torch.optim.AdamW(method.parameters(), lr=1e-3, weight_decay=1e-4)
     amp = not args.no_amp
 
@@ -114,7 +113,7 @@ def run(args) -> dict:
     ips = args.steps * args.batch_size / timed.seconds
     return {"device": runtime.describe_device(device), "data": source, "model": args.model,
             "batch_size": args.batch_size, "amp": amp and device.type == "cuda", "compile": args.compile,
-            "channels_last": method.channels_last_weights, "warmup_s": warm.seconds,
+            "channels_last": channels_last, "warmup_s": warm.seconds,
             "step_s": timed.seconds / args.steps, "images_per_s": ips, "epoch_s": args.epoch_size / ips,
             "augment_share": aug.seconds / timed.seconds,
             "threads": torch.get_num_threads()}

@@ -9,7 +9,7 @@ Protocols (``evaluate`` has the two basic ones, kNN and the linear probe):
 
 Pitfalls, each a function that does the wrong thing on purpose so its effect can be
 measured: :func:`features_bn_train_mode`, :func:`augmented_features`,
-:class:`ProjectedEncoder` (features after the projection head), :func:`knn_predict_unnormalized`.
+``methods.heads.ProjectedEncoder`` (features after the projection head), :func:`knn_predict_unnormalized`.
 
 The lesson code of notebook 08 (the encoders of notebooks 00-06 or their stand-ins,
 t-SNE maps, curves) is in ``course_utils.lessons.nb08``.
@@ -25,7 +25,6 @@ import torch.nn as nn
 
 from . import evaluate, models
 from .data import as_pair, batches
-from .methods.heads import ProjectedEncoder  # noqa: F401  (a pitfall of notebook 08, see below)
 
 # --------------------------------------------------------------------------------------
 # protocols
@@ -164,11 +163,6 @@ def augmented_features(encoder: nn.Module, data, transform, batch_size: int = 51
     finally:
         encoder.train(was_training)
     return torch.cat(feats), torch.cat(ys)
-
-
-# PITFALL: an encoder whose ``forward_features`` is the projection head's output z = g(f(x))
-# instead of the representation h = f(x) (SimCLR, arXiv:2002.05709 Sec. 4.2): the one
-# ``ProjectedEncoder`` of methods.heads, imported above.
 
 
 @torch.no_grad()

@@ -52,3 +52,9 @@ def test_augment_throughput_prints_both_pipelines_and_the_ratio(capsys):
     assert "course_utils.augment" in out and "torchvision per-sample" in out
     assert math.isclose(r["ratio"], r["batched_images_per_s"] / r["torchvision_images_per_s"])
     assert f"ratio (a)/(b): {r['ratio']:.1f}x" in out
+
+
+def test_method_fingerprint_prints_the_losses_it_computed(capsys):
+    out = _load("method_fingerprint.py").main(["simclr"])
+    printed = capsys.readouterr().out
+    assert len(out["simclr"]) == 2 and ", ".join(f"{v:.6f}" for v in out["simclr"]) in printed

@@ -6,6 +6,7 @@ import torch
 
 from course_utils import models
 from course_utils.lessons import nb01
+from course_utils.methods import colourisation as C
 from course_utils.methods import pretext as P
 
 
@@ -247,37 +248,37 @@ def test_context_pairs_neighbour_is_where_the_label_says():
 
 def test_yuv_known_values_and_round_trip():
     colours = torch.tensor([[1., 1, 1], [1, 0, 0], [0, 0, 1], [0.3, 0.3, 0.3]]).view(4, 3, 1, 1)
-    yuv = P.rgb_to_yuv(colours).flatten(1)
+    yuv = C.rgb_to_yuv(colours).flatten(1)
     torch.testing.assert_close(yuv[0], torch.tensor([1., 0, 0]), atol=1e-4, rtol=0)           # white
     torch.testing.assert_close(yuv[1], torch.tensor([0.299, -0.14713, 0.615]))               # red
     torch.testing.assert_close(yuv[2], torch.tensor([0.114, 0.436, -0.10001]))               # blue
     torch.testing.assert_close(yuv[3, 1:], torch.zeros(2), atol=1e-5, rtol=0)     # grey: no colour
     x = torch.rand(2, 3, 5, 5)
-    torch.testing.assert_close(P.yuv_to_rgb(P.rgb_to_yuv(x)), x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(C.yuv_to_rgb(C.rgb_to_yuv(x)), x, atol=1e-5, rtol=0)
     # the stated ranges hold on the corners of the RGB cube
     corners = torch.tensor(list(itertools.product([0., 1.], repeat=3))).view(8, 3, 1, 1)
-    c = P.rgb_to_yuv(corners)
-    assert c[:, 1].abs().max() <= P.U_MAX + 1e-6 and c[:, 2].abs().max() <= P.V_MAX + 1e-6
-    gray = P.luminance_image(x)
+    c = C.rgb_to_yuv(corners)
+    assert c[:, 1].abs().max() <= C.U_MAX + 1e-6 and c[:, 2].abs().max() <= C.V_MAX + 1e-6
+    gray = C.luminance_image(x)
     assert gray.shape == x.shape and torch.equal(gray[:, 0], gray[:, 2])
     with pytest.raises(ValueError, match="3 channels"):
-        P.rgb_to_yuv(torch.rand(2, 1, 4, 4))
+        C.rgb_to_yuv(torch.rand(2, 1, 4, 4))
     with pytest.raises(ValueError):
-        P.yuv_to_rgb(torch.rand(3, 4, 4))
+        C.yuv_to_rgb(torch.rand(3, 4, 4))
 
 
 def test_colour_bins_round_trip_and_bad_inputs():
-    centres = P.bin_centres(5)
+    centres = C.bin_centres(5)
     assert centres.shape == (25, 2)
     uv = centres.T.reshape(1, 2, 5, 5)
-    assert P.uv_to_bins(uv, 5).flatten().tolist() == list(range(25))
+    assert C.uv_to_bins(uv, 5).flatten().tolist() == list(range(25))
     extremes = torch.tensor([[-1., 1.], [-1., 1.]]).view(1, 2, 1, 2)   # beyond the range: clamped
-    assert P.uv_to_bins(extremes, 5).flatten().tolist() == [0, 24]
+    assert C.uv_to_bins(extremes, 5).flatten().tolist() == [0, 24]
     for bad in (1, 2.5):
         with pytest.raises(ValueError, match="bins"):
-            P.uv_to_bins(uv, bad)
+            C.uv_to_bins(uv, bad)
     with pytest.raises(ValueError, match="uv"):
-        P.uv_to_bins(torch.rand(1, 3, 2, 2), 4)
+        C.uv_to_bins(torch.rand(1, 3, 2, 2), 4)
 
 
 @pytest.mark.parametrize("encoder", [models.SmallCNN(width=4), models.ResNet18CIFAR(width=4),
@@ -286,26 +287,26 @@ def test_colour_bins_round_trip_and_bad_inputs():
 def test_feature_map_pools_to_forward_features(encoder):
     encoder.eval()
     x = torch.rand(2, 3, 16, 16)
-    fmap = P.feature_map(encoder, x)
+    fmap = C.feature_map(encoder, x)
     assert fmap.shape[:2] == (2, encoder.num_features) and fmap.dim() == 4
     torch.testing.assert_close(fmap.mean(dim=(2, 3)), encoder.forward_features(x), atol=1e-5, rtol=1e-4)
 
 
 def test_feature_map_rejects_unknown_encoders():
     with pytest.raises(ValueError, match="feature_map"):
-        P.feature_map(models.PixelEncoder(), torch.rand(1, 3, 32, 32))
+        C.feature_map(models.PixelEncoder(), torch.rand(1, 3, 32, 32))
 
 
 def test_colorization_sees_only_luminance():
     torch.manual_seed(0)
-    m = P.Colorization(models.SmallCNN(width=4), bins=4, out_size=4, hidden_dim=8).eval()
+    m = C.Colorization(models.SmallCNN(width=4), bins=4, out_size=4, hidden_dim=8).eval()
     x = torch.rand(3, 3, 16, 16)
-    yuv = P.rgb_to_yuv(x)
-    recoloured = P.yuv_to_rgb(torch.cat([yuv[:, :1], -yuv[:, 1:]], 1))  # same Y, other colours
+    yuv = C.rgb_to_yuv(x)
+    recoloured = C.yuv_to_rgb(torch.cat([yuv[:, :1], -yuv[:, 1:]], 1))  # same Y, other colours
     torch.testing.assert_close(m.colour_logits(x), m.colour_logits(recoloured), atol=1e-5, rtol=1e-4)
     logits, targets = m.pretext_logits(x)
     assert logits.shape == (3 * 16, 16) and targets.shape == (48,)
-    expected = P.uv_to_bins(torch.nn.functional.adaptive_avg_pool2d(yuv[:, 1:], 4), 4).flatten()
+    expected = C.uv_to_bins(torch.nn.functional.adaptive_avg_pool2d(yuv[:, 1:], 4), 4).flatten()
     assert torch.equal(targets, expected)
     out = m.colorize(x)
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
@@ -316,15 +317,15 @@ def test_colorization_sees_only_luminance():
     loss.backward()
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="bins"):
-        P.Colorization(models.SmallCNN(width=4), bins=1)
+        C.Colorization(models.SmallCNN(width=4), bins=1)
 
 
 def test_grayscale_input_wrapper():
     enc = models.SmallCNN(width=4).eval()
-    wrapped = P.GrayscaleInput(enc)
+    wrapped = C.GrayscaleInput(enc)
     x = torch.rand(2, 3, 16, 16)
     assert wrapped.num_features == enc.num_features
-    torch.testing.assert_close(wrapped.forward_features(x), enc.forward_features(P.luminance_image(x)))
+    torch.testing.assert_close(wrapped.forward_features(x), enc.forward_features(C.luminance_image(x)))
 
 
 # ---------------------------------------------------------------- accuracy
@@ -411,7 +412,7 @@ def test_upscale_images_and_bad_factor():
     lambda enc: P.RotationPrediction(enc, hidden_dim=8),
     lambda enc: P.Jigsaw(enc, num_permutations=6, grid=2, tile_size=12, hidden_dim=8),
     lambda enc: P.ContextPrediction(enc, tile_size=8, hidden_dim=8),
-    lambda enc: P.Colorization(enc, bins=4, out_size=4, hidden_dim=8),
+    lambda enc: C.Colorization(enc, bins=4, out_size=4, hidden_dim=8),
 ], ids=["rotation", "jigsaw", "context", "colourisation"])
 def test_every_task_saves_and_loads_as_it_was(tmp_path, make):
     from course_utils.methods.base import load

@@ -4,8 +4,8 @@ import torch
 from course_utils import augment, evaluate, models, protocols
 from course_utils.lessons import nb08
 from course_utils.data import ImageData
-from course_utils.methods import pretext
-from course_utils.methods.heads import ProjectionHead
+from course_utils.methods import colourisation, pretext
+from course_utils.methods.heads import ProjectedEncoder, ProjectionHead
 
 
 def _tiny_data(n=48, size=16, seed=0, classes=3):
@@ -139,7 +139,7 @@ def test_weights_digest_follows_the_weights():
 
 def test_with_head_outputs_the_projection():
     enc, head = models.SmallCNN(width=4).eval(), ProjectionHead(32, 16, 8).eval()
-    wrapped = protocols.ProjectedEncoder(enc, head)
+    wrapped = ProjectedEncoder(enc, head)
     x = torch.rand(3, 3, 16, 16)
     assert wrapped.num_features == 8
     torch.testing.assert_close(wrapped.forward_features(x), head(enc.forward_features(x)))
@@ -197,7 +197,7 @@ def test_load_or_train_loads_saved_methods_and_wraps_colourisation(tmp_path):
     torch.manual_seed(0)
     rotation = pretext.RotationPrediction(models.build_encoder("small_cnn", width=4))
     rotation.save(nb08.encoder_path("rotation", tmp_path), method="rotation", train_seconds=12.5)
-    colour = pretext.Colorization(models.build_encoder("small_cnn", width=4))
+    colour = colourisation.Colorization(models.build_encoder("small_cnn", width=4))
     colour.save(nb08.encoder_path("colorization", tmp_path), train_seconds=3.0, input="luminance")
     kw = dict(encoder_name="small_cnn", encoder_kwargs={"width": 4}, epochs=1, directory=tmp_path,
               device="cpu")
@@ -208,7 +208,7 @@ def test_load_or_train_loads_saved_methods_and_wraps_colourisation(tmp_path):
     x = torch.rand(2, 3, 16, 16)
     torch.testing.assert_close(rot.encoder.forward_features(x), rotation.encoder.eval().forward_features(x))
     col = nb08.load_or_train("colorization", d, **kw)
-    assert isinstance(col.encoder, pretext.GrayscaleInput)
+    assert isinstance(col.encoder, colourisation.GrayscaleInput)
     rnd = nb08.load_or_train("random", d, **kw)
     assert rnd.source == "untrained" and rnd.train_seconds == 0 and not rnd.encoder.training
     with pytest.raises(ValueError, match="name"):

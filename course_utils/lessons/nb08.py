@@ -121,7 +121,7 @@ def encoder_path(name: str, directory=None) -> Path:
 def wrap_for_evaluation(encoder: nn.Module, info: dict) -> nn.Module:
     """An encoder trained on luminance only (colourisation) is evaluated on luminance."""
     if info.get("input") == "luminance":
-        from ..methods.pretext import GrayscaleInput
+        from ..methods.colourisation import GrayscaleInput
 
         return GrayscaleInput(encoder).eval()
     return encoder
@@ -164,11 +164,11 @@ def build_stand_in(name: str, encoder_name: str, encoder_kwargs: dict, num_class
 
 
 def _make_method(name, encoder, num_classes, transform, augment_preset, image_size, kwargs=None):
-    from ..methods import pretext
+    from ..methods import colourisation, pretext
 
     if kwargs is not None and name in ("rotation", "jigsaw", "context", "colorization"):
         cls = {"rotation": pretext.RotationPrediction, "jigsaw": pretext.Jigsaw,
-               "context": pretext.ContextPrediction, "colorization": pretext.Colorization}[name]
+               "context": pretext.ContextPrediction, "colorization": colourisation.Colorization}[name]
         return cls(encoder, **kwargs)
     if kwargs is not None:
         raise ValueError(f"method_kwargs can set the pretext tasks (rotation, jigsaw, context, colorization), "
@@ -190,7 +190,7 @@ def _make_method(name, encoder, num_classes, transform, augment_preset, image_si
         return pretext.ContextPrediction(encoder, tile_size=max(8, int(0.78 * (image_size * upscale // 3))),
                                          upscale=upscale)
     if name == "colorization":
-        return pretext.Colorization(encoder)
+        return colourisation.Colorization(encoder)
     if name == "simclr":
         from ..methods.simclr import SimCLR
         return SimCLR(encoder, transform=transform, temperature=0.2)

@@ -126,7 +126,7 @@ class BYOL(Method):
     def __init__(self, encoder: nn.Module, proj_hidden_dim: int = 4096, proj_dim: int = 256,
                  pred_hidden_dim: int = 4096, momentum_base: float = 0.996, transform=None,
                  use_predictor: bool = True):
-        super().__init__(encoder, tuple(transform) if isinstance(transform, list) else transform or byol_transforms())
+        super().__init__(encoder, transform or byol_transforms())
         check_momentum(momentum_base, "momentum_base")
         self.projection_head = BYOLProjectionHead(encoder.num_features, proj_hidden_dim, proj_dim)
         self.prediction_head = (BYOLPredictionHead(proj_dim, pred_hidden_dim, proj_dim)

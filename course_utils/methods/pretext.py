@@ -383,18 +383,3 @@ class ContextPrediction(PretextTask):
         pair = _clean_tiles(pair, self.normalize, self.colour_drop, generator)
         h = self.patch_fc(self.encoder.forward_features(pair.flatten(0, 1)))   # (2B, hidden)
         return self.head(h.view(len(x), -1)), labels
-
-
-# --------------------------------------------------------------------------------------
-# colourisation (methods/colourisation.py), reachable from here too, imported on first use
-
-_COLOURISATION = ("Colorization", "GrayscaleInput", "rgb_to_yuv", "yuv_to_rgb", "luminance_image", "uv_to_bins",
-                  "bin_centres", "feature_map", "RGB_TO_YUV", "U_MAX", "V_MAX")
-
-
-def __getattr__(name):
-    if name in _COLOURISATION:
-        from . import colourisation
-
-        return getattr(colourisation, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
