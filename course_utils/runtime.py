@@ -152,16 +152,35 @@ def describe_device(device: torch.device) -> str:
     return device.type
 
 
-def autocast(device: torch.device | str, enabled: bool = True):
-    """Mixed precision chosen from the device: bfloat16 on CUDA, nothing elsewhere.
+def amp_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The mixed-precision type this device runs fast, or None for float32 throughout.
 
-    bfloat16 keeps float32's range, so no gradient scaler is needed. On the CPU autocast
-    would be slower, on MPS support is partial, so both run in float32.
+    * CUDA with compute capability 8.0 or above (A100, RTX 30xx, H100, L4): bfloat16. It
+      keeps float32's range, so no gradient scaler is needed.
+    * older CUDA GPUs (T4, V100: bfloat16 is emulated there, and slow): float16, with a
+      gradient scaler (``grad_scaler``) so that small gradients do not underflow.
+    * Apple's MPS and the CPU: None. Autocast on the CPU is slower than float32, and on MPS
+      its support is partial, so both train in float32.
     """
     device = torch.device(device)
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else torch.float16
+
+
+def autocast(device: torch.device | str, enabled: bool = True, dtype: torch.dtype | None = None):
+    """Mixed precision in ``dtype`` (default: ``amp_dtype(device)``); nothing if that is None."""
+    device = torch.device(device)
+    dtype = amp_dtype(device) if dtype is None else dtype
+    if enabled and dtype is not None:
+        return torch.autocast(device.type, dtype=dtype)
     return contextlib.nullcontext()
+
+
+def grad_scaler(device: torch.device | str, dtype: torch.dtype | None) -> "torch.amp.GradScaler":
+    """A gradient scaler, switched on only for float16 (bfloat16 and float32 need none)."""
+    return torch.amp.GradScaler(torch.device(device).type, enabled=dtype == torch.float16)
 
 
 class Timer:

@@ -17,6 +17,7 @@ refuses and says what changed, instead of handing back a run of other settings.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -30,8 +31,9 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from . import budget
 from .data import as_pair, batches
-from .runtime import autocast, get_device
+from .runtime import amp_dtype, autocast, get_device, grad_scaler
 
 
 def model_signature(model: nn.Module) -> dict:
@@ -136,67 +138,86 @@ def cosine_schedule(total_steps: int, warmup_steps: int = 0, final_fraction: flo
     return factor
 
 
-def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: float = 1e-3,
+def train(method: nn.Module, data, *, epochs: int | None = None, minutes: float | None = None,
+          max_epochs: int | None = None, batch_size: int = 256, lr: float = 1e-3,
           weight_decay: float = 1e-4, optimizer: torch.optim.Optimizer | None = None,
           warmup_epochs: float = 0.0, device=None, checkpoint=None, resume: bool = True,
           eval_fn: Callable[[nn.Module], dict] | None = None, eval_every: int = 1,
           amp: bool = True, max_grad_norm: float | None = None, seed: int = 0,
-          progress: bool = True, drop_last: bool = True) -> dict:
-    """Train ``method`` on ``data`` (ImageData or (inputs, labels)) for ``epochs`` epochs.
+          progress: bool = True, drop_last: bool = True, desc: str | None = None) -> dict:
+    """Train ``method`` on ``data`` (ImageData or (inputs, labels)) for ``epochs`` epochs, or
+    for as many whole epochs as fit in ``minutes`` (times ``COURSE_TIME_SCALE``; at least one,
+    at most ``max_epochs``), measured on this machine before the run (see ``budget``).
 
     Returns the history: ``step_loss`` (every step), ``epoch_loss``, ``epoch_time``
     (seconds), ``logs`` ({name: [one value per step]} of what ``training_step`` returned
-    beside the loss), ``epoch_logs`` ({name: [mean per epoch]}) and ``eval`` (a list of
-    ``{"epoch": e, **eval_fn(method)}``). ``checkpoint``: a path; written at the end of
-    every epoch; if it exists and ``resume`` is true, training continues from it (or
-    returns at once if it is done), provided it comes from a run of the same settings.
+    beside the loss), ``epoch_logs`` ({name: [mean per epoch]}), ``eval`` (a list of
+    ``{"epoch": e, **eval_fn(method)}``), ``eval_time``, ``plan`` (epochs and steps; for a
+    budget, also what was measured) and ``seconds`` (time spent in ``train``, all sessions).
+    ``checkpoint``: a path; written at the end of every epoch; if it exists and ``resume``
+    is true, training continues from it (or returns at once if it is done), provided it
+    comes from a run of the same settings. ``amp``: mixed precision where the device has it
+    (``runtime.amp_dtype``).
     """
-    _check_args(epochs, batch_size, lr, eval_every, data)
+    _check_args(epochs, minutes, max_epochs, batch_size, lr, eval_every, data)
     if checkpoint is not None:
         check_writable(checkpoint)       # before training, not after the first epoch
+    t_start = time.perf_counter()
     device = torch.device(device) if device is not None else get_device()
     method.to(device)
     optimizer = optimizer or torch.optim.AdamW(
         [p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    dtype = amp_dtype(device) if amp else None
+    scaler = grad_scaler(device, dtype)
     n = len(as_pair(data)[0])
     steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size={batch_size} is larger than the data set ({n} images) with "
                          "drop_last=True; use a smaller batch_size")
-    total = epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_schedule(total, int(warmup_epochs * steps_per_epoch)))
-    run = run_config(method, data, optimizer, epochs=epochs, batch_size=batch_size, warmup_epochs=warmup_epochs,
-                     seed=seed, drop_last=drop_last, max_grad_norm=max_grad_norm)
-    history = {"step_loss": [], "epoch_loss": [], "epoch_time": [], "logs": {}, "epoch_logs": {}, "eval": []}
-    start_epoch = 0
+    length = {"epochs": epochs} if minutes is None else {"minutes": minutes, "time_scale": budget.time_scale(),
+                                                         "max_epochs": max_epochs}
+    run = run_config(method, data, optimizer, **length, batch_size=batch_size, warmup_epochs=warmup_epochs,
+                     seed=seed, drop_last=drop_last, max_grad_norm=max_grad_norm, amp=str(dtype))
+    step = functools.partial(_step, device=device, dtype=dtype, scaler=scaler, max_grad_norm=max_grad_norm)
+    state = None
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, method)
         _check_same_run(checkpoint, state["config"].get("run", {}), run)
+        plan = state["history"]["plan"]
+    elif minutes is not None:
+        plan = _plan(method, data, optimizer, step, minutes, max_epochs, steps_per_epoch, batch_size,
+                     drop_last, device, eval_fn, eval_every, progress, desc)
+    else:
+        plan = {"epochs": epochs, "steps_per_epoch": steps_per_epoch}
+    epochs = plan["epochs"]
+    total = epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_schedule(total, int(warmup_epochs * steps_per_epoch)))
+    history = {"step_loss": [], "epoch_loss": [], "epoch_time": [], "logs": {}, "epoch_logs": {}, "eval": [],
+               "eval_time": [], "plan": plan, "seconds": 0.0}
+    start_epoch = 0
+    if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if scaler.is_enabled() and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         history, start_epoch = state["history"], state["epoch"]
         _set_rng_state(state["rng"])
         print(f"resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
+    seconds_before = history["seconds"]
     bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, disable=not progress,
-               desc=type(method).__name__)
+               desc=desc or type(method).__name__)
     for epoch in range(start_epoch, epochs):
         t0, losses, logs = time.perf_counter(), [], {}
         method.train()
         # the shuffle depends only on (seed, epoch): a resumed run sees the same batches
         order = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
         for batch in batches(data, batch_size, generator=order, drop_last=drop_last, device=device):
-            step = epoch * steps_per_epoch + len(losses)
-            with autocast(device, enabled=amp):
-                loss, step_logs = _split(method.training_step(batch), method)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(method.parameters(), max_grad_norm)
-            optimizer.step()
+            i = epoch * steps_per_epoch + len(losses)
+            loss, step_logs = step(method, optimizer, batch)
             scheduler.step()
             if hasattr(method, "after_step"):
-                method.after_step(step, total)
+                method.after_step(i, total)
             losses.append(loss.detach())
             for k, v in step_logs.items():   # kept as tensors: reading them every step would stall a GPU
                 logs.setdefault(k, []).append(v.detach().float() if torch.is_tensor(v) else torch.tensor(float(v)))
@@ -206,18 +227,57 @@ def train(method: nn.Module, data, *, epochs: int, batch_size: int = 256, lr: fl
             bar.update(1)
         _record_epoch(history, losses, logs, time.perf_counter() - t0)
         if eval_fn is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+            t_eval = time.perf_counter()
             history["eval"].append({"epoch": epoch + 1, **eval_fn(method)})
+            history["eval_time"].append(time.perf_counter() - t_eval)
             method.train()
             bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}", **{
                 k: f"{v:.3f}" for k, v in history["eval"][-1].items() if k != "epoch"})
+        history["seconds"] = seconds_before + time.perf_counter() - t_start
         if checkpoint is not None:
             save_checkpoint(checkpoint, {
                 "model": method.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
-                "rng": _rng_state(), "signature": model_signature(method),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,
+                "history": history, "rng": _rng_state(), "signature": model_signature(method),
                 "config": {"method": _portable_config(method), "run": run}})
     bar.close()
     return history
+
+
+def _step(method, optimizer, batch, *, device, dtype, scaler, max_grad_norm):
+    """One optimiser step: forward under autocast, backward (scaled for float16), clip, step."""
+    with autocast(device, dtype=dtype):
+        loss, logs = _split(method.training_step(batch), method)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if max_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(method.parameters(), max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, logs
+
+
+def _plan(method, data, optimizer, step, minutes, max_epochs, steps_per_epoch, batch_size, drop_last,
+          device, eval_fn, eval_every, progress, desc) -> dict:
+    """Measure a step (and an evaluation) on a copy of the method, then fit whole epochs."""
+    def probe_step(m, opt, batch):
+        step(m, opt, batch)
+        if hasattr(m, "after_step"):
+            m.after_step(0, 1)
+
+    def make_batches():
+        return batches(data, batch_size, generator=torch.Generator().manual_seed(1), drop_last=drop_last,
+                       device=device)
+
+    limit = 0.03 * minutes * 60 * budget.time_scale()           # measuring takes at most ~3% of the budget
+    step_s, eval_s, measure_s = budget.measure(probe_step, method, optimizer, make_batches, eval_fn,
+                                               max_seconds=limit)
+    plan = budget.plan_epochs(minutes, step_s, steps_per_epoch, eval_s, eval_every if eval_fn else None,
+                              measure_s, max_epochs)
+    if progress:
+        print(f"{desc or type(method).__name__}: {plan}")
+    return plan.as_dict()
 
 
 def _portable_config(method):
@@ -309,9 +369,16 @@ def _check_finite(losses, epoch, checkpoint, optimizer):
             f"max_grad_norm=1.0{kept}.")
 
 
-def _check_args(epochs, batch_size, lr, eval_every, data):
-    if not isinstance(epochs, int) or epochs < 1:
+def _check_args(epochs, minutes, max_epochs, batch_size, lr, eval_every, data):
+    if (epochs is None) == (minutes is None):
+        raise ValueError(f"give train either epochs= (a fixed number) or minutes= (a time budget), not "
+                         f"{'both' if epochs is not None else 'neither'} (got epochs={epochs!r}, minutes={minutes!r})")
+    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if minutes is not None:
+        budget.check_minutes(minutes)
+    if max_epochs is not None and (not isinstance(max_epochs, int) or max_epochs < 1):
+        raise ValueError(f"max_epochs must be a positive int or None, got {max_epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if isinstance(lr, (str, bytes, bool)) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:

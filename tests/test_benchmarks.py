@@ -43,6 +43,23 @@ def test_simclr_epoch_prints_throughput(capsys):
     out = capsys.readouterr().out
     assert f"{r['images_per_s']:.0f} images/s" in out and r["images_per_s"] > 0
     assert r["epoch_s"] == pytest.approx(50_000 / r["images_per_s"]) and not r["channels_last"]
+    assert f"{r['flops'] / 1e9:.1f} GFLOP" in out
+    h100 = r["estimates"]["H100 SXM (bfloat16)"]
+    assert h100 == pytest.approx(r["flops"] * 50_000 / 16 / (989e12 * 0.3)) and f"{h100:.1f} s" in out
+
+
+def test_simclr_epoch_counts_the_flops_of_a_step():
+    """A linear 'encoder' of known size: forward 2*B*in*out per matrix product, backward twice that."""
+    bench = _load("simclr_epoch.py")
+    args = bench.parse_args(["--model", "small_cnn", "--width", "4", "--batch-size", "8"])
+    small = bench.step_flops(args)
+    args.batch_size = 16
+    assert 1.9 < bench.step_flops(args) / small < 2.1      # linear in the batch (the loss adds a little)
+    head = torch.nn.Linear(64, 32)
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        head(torch.randn(10, 64, requires_grad=True)).sum().backward()
+    assert counter.get_total_flops() == 3 * 2 * 10 * 64 * 32   # forward, grad of input, grad of weight
 
 
 def test_augment_throughput_prints_both_pipelines_and_the_ratio(capsys):

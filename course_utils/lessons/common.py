@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -39,7 +40,8 @@ import torch.nn as nn
 
 from .. import data as data_lib
 from .. import evaluate, models
-from ..runtime import Timer, runs_dir
+from ..budget import time_scale
+from ..runtime import Timer, get_profile, runs_dir
 from ..train import data_fingerprint, train
 
 
@@ -75,6 +77,8 @@ class Lesson:
         self.num_classes = len(train_data.classes) if hasattr(train_data, "classes") else None
         self.chance = 1 / self.num_classes if self.num_classes else None
         self.results: dict[str, dict] = {}
+        self.times: list[dict] = []
+        self.started = time.perf_counter()
         self._knn_sets = None
 
     # encoders and evaluation ------------------------------------------------------------
@@ -125,40 +129,66 @@ class Lesson:
         return runs_dir() / f"{self.notebook}_{name}_{digest}.pt"
 
     def run(self, name: str, method: nn.Module, data=None, *, epochs: int | None = None,
-            batch_size: int | None = None, lr: float | None = None, eval_every: int | None = None,
-            monitor: Callable | bool | None = True, evaluate: bool = True, progress: bool | None = None,
-            quiet: bool = False, **train_kwargs) -> Result:
+            minutes: float | None = None, batch_size: int | None = None, lr: float | None = None,
+            eval_every: int | None = None, monitor: Callable | bool | None = True, evaluate: bool = True,
+            progress: bool | None = None, quiet: bool = False, **train_kwargs) -> Result:
         """Train ``method`` on ``data`` (default: the lesson's training set), or load the run if
         it finished before; then evaluate its frozen encoder (``evaluate=True``).
 
-        Defaults come from the settings: ``epochs``, ``batch_size``, ``lr``, and
-        ``eval_every`` (on the full training set; every epoch on other data). ``monitor``:
-        True watches the kNN accuracy during training, a function is an ``eval_fn`` of
-        your own, None or False watches nothing. ``train_kwargs`` go to ``train``."""
+        How long: ``minutes`` (a time budget, see ``train``) or ``epochs``; if neither is
+        given, the settings' ``minutes`` (when not None) or else their ``epochs``. Other
+        defaults come from the settings too: ``batch_size``, ``lr``, and ``eval_every`` (on
+        the full training set; every epoch on other data). ``monitor``: True watches the kNN
+        accuracy during training, a function is an ``eval_fn`` of your own, None or False
+        watches nothing. ``train_kwargs`` go to ``train``. Every run joins ``time_table()``."""
         s = self.settings
         data = self.train_data if data is None else data
         if data is None:
             raise ValueError(f"lesson.run({name!r}, ...) needs data: this lesson was built without a training set")
         on_train = data is self.train_data
-        settings = dict(epochs=epochs if epochs is not None else s.epochs,
-                        batch_size=batch_size if batch_size is not None else s.batch_size,
+        if minutes is None and epochs is None:
+            minutes = getattr(s, "minutes", None)
+            epochs = s.epochs if minutes is None else None
+        length = {"epochs": epochs} if minutes is None else {"minutes": minutes, "time_scale": time_scale()}
+        settings = dict(batch_size=batch_size if batch_size is not None else s.batch_size,
                         lr=lr if lr is not None else s.lr, **train_kwargs)
         if monitor is True:
             monitor = self.knn_monitor()
         if eval_every is None:
             eval_every = getattr(s, "eval_every", 1) if on_train else 1
-        path = self.checkpoint(name, method, data, **settings)
+        path = self.checkpoint(name, method, data, **length, **settings)
         with Timer() as timer:
             history = train(method, data, device=self.device, checkpoint=path, eval_fn=monitor or None,
                             eval_every=eval_every, progress=on_train if progress is None else progress,
-                            **settings)
+                            epochs=epochs, minutes=minutes, desc=name, **settings)
         seconds = sum(history["epoch_time"])
-        metrics = self.evaluate(method.encoder) if evaluate else None
+        with Timer() as eval_timer:
+            metrics = self.evaluate(method.encoder) if evaluate else None
+        plan = history["plan"]
+        self.times.append({"run": name, "budget_s": plan.get("budget_s"), "planned_s": plan.get("planned_s"),
+                           "train_s": history["seconds"], "epochs": plan["epochs"],
+                           "eval_s": eval_timer.seconds if evaluate else 0.0, "cell_s": timer.seconds})
         if not quiet:
             scores = f" | kNN {metrics['knn']:.3f}, linear {metrics['linear']:.3f}" if metrics else ""
-            print(f"{name}: {settings['epochs']} epoch(s) of training in {seconds:.0f} s (this cell: "
-                  f"{timer.seconds:.0f} s){scores}")
+            print(f"{name}: {plan['epochs']} epoch(s) of training in {seconds:.0f} s (this cell: "
+                  f"{timer.seconds + eval_timer.seconds:.0f} s){scores}")
         return Result(name, method, history, seconds, metrics, path)
+
+    def time_table(self) -> str:
+        """The notebook's runs: budget, planned and spent seconds, and the evaluations, with
+        the whole notebook's time since ``prepare`` (the end of every notebook prints it)."""
+        rows = [f"{'run':<28}{'epochs':>7}{'budget s':>10}{'planned s':>11}{'trained s':>11}{'evaluated s':>13}"]
+        for t in self.times:
+            budget = "-" if t["budget_s"] is None else f"{t['budget_s']:.0f}"
+            planned = "-" if t["planned_s"] is None else f"{t['planned_s']:.0f}"
+            rows.append(f"{t['run'][:27]:<28}{t['epochs']:>7}{budget:>10}{planned:>11}{t['train_s']:>11.0f}"
+                        f"{t['eval_s']:>13.0f}")
+        total = sum(t["train_s"] + t["eval_s"] for t in self.times)
+        rows.append(f"runs together: {total:.0f} s; the notebook so far: {time.perf_counter() - self.started:.0f} s "
+                    f"(profile {get_profile()}, COURSE_TIME_SCALE {time_scale():g})")
+        text = "\n".join(rows)
+        print(text)
+        return text
 
 
 def prepare(settings, device: torch.device, notebook: str, baselines: bool = True,
@@ -166,8 +196,6 @@ def prepare(settings, device: torch.device, notebook: str, baselines: bool = Tru
     """Load the data a notebook's ``settings`` name (``dataset``, ``n_train``, ``n_test``;
     downloaded in the ``gpu`` profile), put it on the GPU if there is one, and measure the
     baselines (``Lesson.baselines``) unless ``baselines=False``."""
-    from ..runtime import get_profile
-
     download = get_profile() == "gpu"
     train_data = data_lib.load_images(settings.dataset, "train", n=settings.n_train, download=download)
     test_data = data_lib.load_images(settings.dataset, "test", n=settings.n_test, download=download)
