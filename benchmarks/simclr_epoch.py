@@ -106,8 +106,8 @@ def build(args, device):
     method.to(device)
     if channels_last:  # the views are channels-last on CUDA anyway (Method.views); this is the weights
         method.to(memory_format=torch.channels_last)
-    if args.compile:
-        method.compile()  # compiles forward (encoder + head); state_dict keys stay the same
+    if args.compile:  # the encoder + head pass of training_step; state_dict keys stay the same
+        method.project = torch.compile(method.project)
     return method, channels_last
 
 

@@ -18,14 +18,18 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .data import batches
-from .runtime import runs_dir
+from .runtime import autocast, runs_dir
+
+PROGRESS_DELAY = 3   # seconds: an evaluation shows a progress bar only when it takes longer
 
 
 @torch.no_grad()
 def extract_features(encoder: nn.Module, data, batch_size: int = 512, device=None):
-    """Features (N, D) float32 and labels (N,) of every image, in order, on ``device``."""
+    """Features (N, D) float32 and labels (N,) of every image, in order, on ``device``.
+    On a GPU the encoder runs in its mixed precision (``runtime.amp_dtype``)."""
     if not hasattr(encoder, "forward_features"):
         raise ValueError(f"{type(encoder).__name__} has no forward_features(x); pass the backbone "
                          "(e.g. method.encoder), not the whole method")
@@ -34,8 +38,11 @@ def extract_features(encoder: nn.Module, data, batch_size: int = 512, device=Non
     encoder.eval()
     try:
         feats, labels = [], []
-        for x, y in batches(data, batch_size, shuffle=False, device=device):
-            feats.append(encoder.forward_features(x).float())
+        n = len(data[0]) if isinstance(data, (tuple, list)) else len(data)
+        for x, y in tqdm(batches(data, batch_size, shuffle=False, device=device), desc="features",
+                         total=-(-n // batch_size), delay=PROGRESS_DELAY, leave=False):
+            with autocast(device):
+                feats.append(encoder.forward_features(x).float())
             labels.append(y)
     finally:
         encoder.train(was_training)
@@ -135,7 +142,7 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
         epochs = max(epochs, -(-min_steps // per_epoch))
         steps = epochs * per_epoch
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-        for _ in range(epochs):
+        for _ in tqdm(range(epochs), desc="linear probe", delay=PROGRESS_DELAY, leave=False):
             for idx in torch.randperm(len(xtr), generator=g).split(batch_size):
                 idx = idx.to(device)
                 loss = F.cross_entropy(clf(xtr[idx]), ytr[idx])

@@ -93,11 +93,14 @@ def classifier_accuracy(model: nn.Module, data, batch_size: int = 512) -> float:
     return correct / max(1, total)
 
 
-def fine_tune(encoder: nn.Module, train_data, test_data, *, epochs: int, lr: float = 1e-3,
+def fine_tune(encoder: nn.Module, train_data, test_data, *, epochs: int | None = None,
+              minutes: float | None = None, lr: float = 1e-3,
               batch_size: int = 128, fraction: float = 1.0, device=None, seed: int = 0,
               checkpoint=None, progress: bool = False) -> dict:
     """Fine-tune a copy of ``encoder`` with a new linear classifier (``Supervised``, as the
-    baseline of notebook 00 trains) on ``fraction`` of the labels (class-balanced). Returns ``{"accuracy", "seconds", "n_labels", "model"}``."""
+    baseline of notebook 00 trains) on ``fraction`` of the labels (class-balanced), for
+    ``epochs`` or a budget of ``minutes`` (see ``train``). Returns ``{"accuracy", "seconds",
+    "n_labels", "model"}``."""
     from .train import train
 
     if not hasattr(encoder, "forward_features"):
@@ -110,8 +113,8 @@ def fine_tune(encoder: nn.Module, train_data, test_data, *, epochs: int, lr: flo
     for p in encoder.parameters():
         p.requires_grad_(True)
     model = Supervised(encoder, len(train_data.classes))   # the whole network learns, crop and flip
-    history = train(model, subset, epochs=epochs, batch_size=min(batch_size, len(subset)), lr=lr,
-                    device=device, checkpoint=checkpoint, seed=seed, progress=progress)
+    history = train(model, subset, epochs=epochs, minutes=minutes, batch_size=min(batch_size, len(subset)),
+                    lr=lr, device=device, checkpoint=checkpoint, seed=seed, progress=progress)
     return {"accuracy": classifier_accuracy(model, test_data), "seconds": sum(history["epoch_time"]),
             "n_labels": len(subset), "model": model}
 

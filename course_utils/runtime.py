@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 PROFILES = ("fast", "cpu", "gpu")
+STARTED: float | None = None      # time.perf_counter() at the last setup(): a notebook's clock
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -50,6 +51,11 @@ def get_device(prefer: str | None = None) -> torch.device:
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
+
+
+def elapsed() -> float:
+    """Seconds since the notebook's ``setup()`` cell (0 if it has not run)."""
+    return 0.0 if STARTED is None else time.perf_counter() - STARTED
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -90,8 +96,13 @@ def choose_settings(per_profile: dict, profile: str | None = None, show: bool = 
 
     Returns a namespace (``settings.epochs``) and prints the table of all profiles, so a
     learner sees what the other profiles would do and can change a value by hand.
+    With ``COURSE_SMOKE=1`` the ``gpu`` column is cut to a smoke run (``smoke.cut``).
     """
+    from . import smoke
+
     profile = profile or get_profile()
+    if smoke.enabled():
+        per_profile = {**per_profile, "gpu": smoke.cut_settings(per_profile.get("gpu", {}))}
     missing = [p for p in PROFILES if p not in per_profile]
     if missing:
         raise ValueError(f"per_profile must have an entry for every profile; missing {missing}")
@@ -108,6 +119,8 @@ def choose_settings(per_profile: dict, profile: str | None = None, show: bool = 
         for k in keys:
             print(k.ljust(width) + "".join(repr(per_profile[p][k]).ljust(c) for p, c in zip(PROFILES, cols)))
         print(f"(* = the profile in use: {profile})")
+        if smoke.enabled():
+            print("COURSE_SMOKE=1: the gpu column is cut to a smoke run (its figures mean nothing)")
     return SimpleNamespace(profile=profile, **per_profile[profile])
 
 
@@ -122,7 +135,10 @@ class Setup:
 
 
 def setup(seed: int = 0, quiet: bool = False) -> Setup:
-    """The first cell of every notebook: seed, choose device and profile, print versions."""
+    """The first cell of every notebook: seed, choose device and profile, print versions,
+    and start the notebook's clock (``STARTED``, read by the time table at its end)."""
+    global STARTED
+    STARTED = time.perf_counter()
     seed_everything(seed)
     device, profile = get_device(), get_profile()
     if not quiet:

@@ -25,13 +25,15 @@ def _keep_threads():
     torch.set_num_threads(threads)
 
 
-def test_simclr_cpu_prints_the_run_and_the_baselines(capsys):
-    results, seconds = _load("simclr_cpu.py").main(
-        ["--n-train", "128", "--n-test", "64", "--width", "4", "--epochs", "1", "--batch-size", "32",
+def test_simclr_budget_prints_the_run_the_baselines_and_the_margins(capsys):
+    results, seconds = _load("simclr_budget.py").main(
+        ["--n-train", "128", "--n-test", "64", "--width", "4", "--minutes", "0.01", "--batch-size", "32",
          "--device", "cpu", "--threads", "1"])
     out = capsys.readouterr().out
-    assert "trained in" in out and "images/s" in out
-    assert set(results) == {"raw pixels", "random SmallCNN", "SimCLR"} and seconds > 0
+    assert "of a 1 s budget" in out and "images/s" in out
+    assert set(results) == {"raw pixels", "random small_cnn", "SimCLR"} and seconds > 0
+    margin = results["SimCLR"]["knn"] - results["raw pixels"]["knn"]
+    assert f"SimCLR minus raw pixels: kNN {margin:+.3f}" in out
     for name, r in results.items():
         assert name in out and f"{r['knn']:.3f}" in out      # the printed figures are the computed ones
         assert 0 < r["knn"] <= 1 and 0 < r["linear"] <= 1

@@ -161,3 +161,11 @@ def test_the_runner_uses_the_settings_budget_and_keeps_a_time_table(tmp_path, mo
     table = lesson.time_table()
     assert "tiny" in table and "tiny fixed" in table and "runs together" in table
     assert [t["budget_s"] for t in lesson.times] == [pytest.approx(0.6), None]
+
+
+def test_the_notebook_clock_starts_at_setup(monkeypatch):
+    monkeypatch.setattr(runtime, "STARTED", None)
+    assert runtime.elapsed() == 0.0
+    runtime.setup(quiet=True)
+    first = runtime.elapsed()
+    assert 0 <= first < 5 and Lesson(None, torch.device("cpu"), "99").started == runtime.STARTED

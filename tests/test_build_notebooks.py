@@ -160,6 +160,27 @@ def test_colab_cell_does_nothing_outside_colab():
     assert colab.REPOSITORY in colab.badge("00_welcome.ipynb")
 
 
+def test_colab_cell_installs_and_can_keep_the_runs_on_drive(monkeypatch):
+    """On (a stand-in for) Colab: pip installs course_utils; KEEP_ON_DRIVE mounts Drive and
+    points COURSE_RUNS and COURSE_DATA there, so the next notebook finds what this one saved."""
+    import subprocess
+    import types
+
+    calls, mounted = [], []
+    colab_module = types.ModuleType("google.colab")
+    colab_module.drive = types.SimpleNamespace(mount=mounted.append)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab_module)
+    monkeypatch.setattr(subprocess, "run", lambda args, check: calls.append(args))
+    monkeypatch.delenv("COURSE_RUNS", raising=False)
+    exec(colab.setup_cell(), {})
+    assert calls and colab.install_target() in calls[0] and not mounted and "COURSE_RUNS" not in os.environ
+    monkeypatch.setenv("COURSE_DATA", "unchanged")
+    exec(colab.setup_cell().replace("KEEP_ON_DRIVE = False", "KEEP_ON_DRIVE = True"), {})
+    assert mounted == ["/content/drive"]
+    assert os.environ["COURSE_RUNS"].startswith("/content/drive/") and os.environ["COURSE_DATA"] != "unchanged"
+
+
 def test_student_notebook_runs_to_the_end(tmp_path):
     """The student version of 00 runs top to bottom; its check reports 'not implemented'."""
     nbclient = pytest.importorskip("nbclient")
@@ -244,3 +265,20 @@ def test_readme_repository_addresses_are_colabs():
     assert not wrong, f"README.md names {wrong}; course_utils/colab.py says {colab.REPOSITORY}"
     for binder in re.findall(r"mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/([\w.-]+)", text):
         assert binder == colab.BRANCH, f"the Binder link opens branch {binder}, colab.py says {colab.BRANCH}"
+
+
+def test_run_notebooks_runs_code_cells_without_jupyter_and_counts_failures(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import run_notebooks
+
+    def notebook(name, code):
+        cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# title"]}] + [
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [c]} for c in code]
+        (tmp_path / name).write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    notebook("98_good.ipynb", ["x = 41", "print('answer', x + 1)"])
+    notebook("99_bad.ipynb", ["raise ValueError('planted')"])
+    monkeypatch.setattr(run_notebooks, "NOTEBOOKS", tmp_path)
+    assert run_notebooks.main(["98"]) == 0
+    assert run_notebooks.main(["all"]) == 1
+    out = capsys.readouterr().out
+    assert "98_good.ipynb: ok" in out and "99_bad.ipynb: FAILED" in out

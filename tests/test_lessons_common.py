@@ -66,3 +66,12 @@ def test_result_save_is_what_notebook_08_loads(runs):
     assert back.info == {"train_seconds": result.seconds, **result.metrics, "note": "x"}
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(back(x), result.method.eval()(x))
+
+
+def test_margins_are_the_points_above_each_baseline():
+    lesson = Lesson(_settings(), torch.device("cpu"), "99")
+    lesson.results = {"raw pixels": {"knn": 0.25, "linear": 0.30}, "random encoder": {"knn": 0.2, "linear": 0.5},
+                      "supervised": {"knn": 0.9, "linear": 0.9}}
+    text = lesson.margins("SimCLR", {"knn": 0.75, "linear": 0.80})
+    assert "SimCLR minus raw pixels: kNN +50.0 points, linear +50.0" in text
+    assert "SimCLR minus random encoder: kNN +55.0 points, linear +30.0" in text and "supervised" not in text

@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 
 from .. import data as data_lib
-from .. import evaluate, models
+from .. import evaluate, models, runtime
 from ..budget import time_scale
 from ..runtime import Timer, get_profile, runs_dir
 from ..train import data_fingerprint, train
@@ -78,7 +78,7 @@ class Lesson:
         self.chance = 1 / self.num_classes if self.num_classes else None
         self.results: dict[str, dict] = {}
         self.times: list[dict] = []
-        self.started = time.perf_counter()
+        self.started = runtime.STARTED or time.perf_counter()   # the notebook's setup() cell, if run
         self._knn_sets = None
 
     # encoders and evaluation ------------------------------------------------------------
@@ -131,7 +131,7 @@ class Lesson:
     def run(self, name: str, method: nn.Module, data=None, *, epochs: int | None = None,
             minutes: float | None = None, batch_size: int | None = None, lr: float | None = None,
             eval_every: int | None = None, monitor: Callable | bool | None = True, evaluate: bool = True,
-            progress: bool | None = None, quiet: bool = False, **train_kwargs) -> Result:
+            progress: bool = True, quiet: bool = False, **train_kwargs) -> Result:
         """Train ``method`` on ``data`` (default: the lesson's training set), or load the run if
         it finished before; then evaluate its frozen encoder (``evaluate=True``).
 
@@ -159,32 +159,48 @@ class Lesson:
         path = self.checkpoint(name, method, data, **length, **settings)
         with Timer() as timer:
             history = train(method, data, device=self.device, checkpoint=path, eval_fn=monitor or None,
-                            eval_every=eval_every, progress=on_train if progress is None else progress,
+                            eval_every=eval_every, progress=progress,
                             epochs=epochs, minutes=minutes, desc=name, **settings)
         seconds = sum(history["epoch_time"])
         with Timer() as eval_timer:
             metrics = self.evaluate(method.encoder) if evaluate else None
         plan = history["plan"]
-        self.times.append({"run": name, "budget_s": plan.get("budget_s"), "planned_s": plan.get("planned_s"),
-                           "train_s": history["seconds"], "epochs": plan["epochs"],
-                           "eval_s": eval_timer.seconds if evaluate else 0.0, "cell_s": timer.seconds})
+        self.record(name, timer.seconds, eval_timer.seconds if evaluate else 0.0, epochs=plan["epochs"],
+                    budget_s=plan.get("budget_s"), planned_s=plan.get("planned_s"))
         if not quiet:
             scores = f" | kNN {metrics['knn']:.3f}, linear {metrics['linear']:.3f}" if metrics else ""
             print(f"{name}: {plan['epochs']} epoch(s) of training in {seconds:.0f} s (this cell: "
                   f"{timer.seconds + eval_timer.seconds:.0f} s){scores}")
+            if metrics and self.results:
+                print(self.margins(name, metrics))
         return Result(name, method, history, seconds, metrics, path)
 
+    def margins(self, name: str, metrics: dict) -> str:
+        """How far ``metrics`` are above each baseline (raw pixels, a random encoder), in points."""
+        rows = [f"  {name} minus {base}: kNN {100 * (metrics['knn'] - r['knn']):+.1f} points, linear "
+                f"{100 * (metrics['linear'] - r['linear']):+.1f}" for base, r in self.results.items()
+                if base.startswith(("raw pixels", "random"))]
+        return "\n".join(rows)
+
+    def record(self, run: str, train_s: float = 0.0, eval_s: float = 0.0, epochs: int | None = None,
+               budget_s: float | None = None, planned_s: float | None = None) -> None:
+        """Add a row to ``time_table()`` for work done outside ``run`` (a probe, a fine-tune)."""
+        self.times.append({"run": run, "budget_s": budget_s, "planned_s": planned_s, "train_s": train_s,
+                           "epochs": epochs, "eval_s": eval_s})
+
     def time_table(self) -> str:
-        """The notebook's runs: budget, planned and spent seconds, and the evaluations, with
-        the whole notebook's time since ``prepare`` (the end of every notebook prints it)."""
+        """The notebook's runs: budget, planned and spent seconds (in this session: a run
+        loaded from its checkpoint costs about nothing), and the evaluations, with the whole
+        notebook's time since ``setup()``. The end of every notebook prints it."""
         rows = [f"{'run':<28}{'epochs':>7}{'budget s':>10}{'planned s':>11}{'trained s':>11}{'evaluated s':>13}"]
         for t in self.times:
             budget = "-" if t["budget_s"] is None else f"{t['budget_s']:.0f}"
             planned = "-" if t["planned_s"] is None else f"{t['planned_s']:.0f}"
-            rows.append(f"{t['run'][:27]:<28}{t['epochs']:>7}{budget:>10}{planned:>11}{t['train_s']:>11.0f}"
+            epochs = "-" if t["epochs"] is None else t["epochs"]
+            rows.append(f"{t['run'][:27]:<28}{epochs:>7}{budget:>10}{planned:>11}{t['train_s']:>11.0f}"
                         f"{t['eval_s']:>13.0f}")
-        total = sum(t["train_s"] + t["eval_s"] for t in self.times)
-        rows.append(f"runs together: {total:.0f} s; the notebook so far: {time.perf_counter() - self.started:.0f} s "
+        total, notebook = sum(t["train_s"] + t["eval_s"] for t in self.times), time.perf_counter() - self.started
+        rows.append(f"runs together: {total:.0f} s; the notebook since setup(): {notebook:.0f} s "
                     f"(profile {get_profile()}, COURSE_TIME_SCALE {time_scale():g})")
         text = "\n".join(rows)
         print(text)

@@ -207,12 +207,13 @@ def _make_method(name, encoder, num_classes, transform, augment_preset, image_si
     raise ValueError(f"unknown method {name!r}; choose one of {METHODS}")
 
 
-def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: dict, epochs: int,
-                  batch_size: int = 256, lr: float = 2e-3, device=None, vit_kwargs: dict | None = None,
+def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: dict,
+                  epochs: int | None = None, minutes: float | None = None, batch_size: int = 256,
+                  lr: float = 2e-3, device=None, vit_kwargs: dict | None = None,
                   augment_preset: str = "shapes", method_kwargs: dict | None = None, directory=None,
                   seed: int = 0) -> Entry | None:
     """The encoder of ``name``: the one its notebook saved (``encoder_path``) if it exists,
-    else a stand-in trained here for ``epochs`` (checkpointed as ``08_standin_{name}.pt``,
+    else a stand-in trained here for ``epochs`` or ``minutes`` (checkpointed as ``08_standin_{name}.pt``,
     so a re-run loads it). ``name="random"`` gives a freshly initialised encoder. Returns
     None when a stand-in's module is not available. ``method_kwargs``: see ``build_stand_in``."""
     device = torch.device(device) if device is not None else evaluate.module_device(nn.Linear(1, 1))
@@ -234,10 +235,10 @@ def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: d
     from ..train import train
 
     print(f"{LABELS[name]}: no saved encoder at {path} (run notebook {NOTEBOOK[name]} to make one); "
-          f"training a stand-in for {epochs} epoch(s)")
+          f"training a stand-in for {f'{epochs} epoch(s)' if minutes is None else f'{minutes:g} min'}")
     with Timer() as timer:
-        history = train(method, train_data, epochs=epochs, batch_size=batch_size, lr=lr, device=device,
-                        checkpoint=directory / f"08_standin_{name}.pt", seed=seed, progress=False)
+        history = train(method, train_data, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,
+                        device=device, checkpoint=directory / f"08_standin_{name}.pt", seed=seed, progress=False)
     info = {"method": f"{LABELS[name]} (stand-in)", "train_seconds": sum(history["epoch_time"]),
             "seconds_this_run": timer.seconds, "input": "luminance" if name == "colorization" else "rgb"}
     encoder = method.encoder.eval()
