@@ -99,7 +99,7 @@ def plan_epochs(minutes: float, step_s: float, steps_per_epoch: int, eval_s: flo
                 evals_in(epochs, eval_every))
 
 
-def measure(step_fn, method, optimizer, make_batches, eval_fn=None, warmup: int = 2, steps: int = 8,
+def measure(step_fn, method, optimizer, make_batches, eval_fn=None, warmup: int = 3, steps: int = 20,
             max_seconds: float = 10.0) -> tuple[float, float, float]:
     """(seconds per training step, seconds per ``eval_fn`` call, seconds spent measuring),
     timed on a deep copy of ``method`` with its own optimiser. The random state is restored
@@ -130,8 +130,8 @@ def measure(step_fn, method, optimizer, make_batches, eval_fn=None, warmup: int 
                 warmup = 1                  # a slow step: one warm-up is all the budget allows
             if len(times) > warmup and sum(times[warmup:]) > max_seconds:
                 break
-        timed = times[warmup:] or times
-        step_s = sum(timed) / len(timed)
+        timed = sorted(times[warmup:] or times)
+        step_s = timed[len(timed) // 2]         # the median: one step slowed by something else does not count
         eval_s = 0.0
         if eval_fn is not None:
             t0 = time.perf_counter()

@@ -6,8 +6,8 @@ name       what                                        needs
 shapes     8 procedurally drawn shape classes, 32x32   nothing (embedded, default)
 digits     scikit-learn's 8x8 handwritten digits,      nothing (ships with sklearn)
            upscaled to 32x32 RGB
-cifar10    CIFAR-10, 10 classes, 32x32                 ``python data_scripts/download.py cifar10``
-stl10      STL-10, 10 classes, 96x96 (+ unlabeled)     ``python data_scripts/download.py stl10``
+cifar10    CIFAR-10, 10 classes, 32x32                 ``python -m course_utils.download cifar10``
+stl10      STL-10, 10 classes, 96x96 (+ unlabeled)     ``python -m course_utils.download stl10``
 =========  ==========================================  ===========================
 
 Every loader returns an :class:`ImageData` (uint8 images (N, C, H, W), int64 labels);

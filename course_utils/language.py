@@ -233,6 +233,11 @@ class MaskedLM(Method):
         if not isinstance(mask_id, int) or not 0 <= mask_id < encoder.vocab_size:
             raise ValueError(f"mask_id {mask_id!r} is outside the encoder's vocabulary "
                              f"[0, {encoder.vocab_size}); pass the tokenizer's mask_id")
+        if isinstance(num_tokens, bool) or not isinstance(num_tokens, int) \
+                or not 1 <= num_tokens <= encoder.vocab_size:
+            raise ValueError(f"num_tokens={num_tokens!r} must be an int in [1, {encoder.vocab_size}] (the "
+                             "encoder's vocabulary): random replacements are drawn from ids [0, num_tokens); "
+                             "pass the number of characters, e.g. len(tokenizer.chars)")
         num_to_predict(1, mask_prob)  # validates mask_prob
         self.mask_id, self.num_tokens = mask_id, num_tokens
         self.mask_prob, self.mask_frac, self.random_frac = mask_prob, mask_frac, random_frac

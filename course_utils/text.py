@@ -4,7 +4,7 @@
   (``pydoc_data.topics``): about 460,000 characters of English prose and code (the exact
   text differs a little between Python versions). No download.
 * ``shakespeare``: Tiny Shakespeare (1.1 MB), fetched with
-  ``python data_scripts/download.py shakespeare``.
+  ``python -m course_utils.download shakespeare``.
 
 Both come back through :func:`clean_text`, so their characters are printable ASCII and ``\\n``.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from .datasets_io import REMOTE, DatasetNotFound, data_root, fetch
+from .datasets_io import REMOTE, DatasetNotFound, data_root
+from .download import fetch
 
 TEXTS = ("pydoc", "shakespeare")
 

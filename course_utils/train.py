@@ -174,6 +174,11 @@ def train(method: nn.Module, data, *, epochs: int | None = None, minutes: float 
     if steps_per_epoch == 0:
         raise ValueError(f"batch_size={batch_size} is larger than the data set ({n} images) with "
                          "drop_last=True; use a smaller batch_size")
+    if not drop_last and n % batch_size == 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                                                     for m in method.modules()):
+        raise ValueError(f"with drop_last=False the last batch of every epoch holds 1 image ({n} = "
+                         f"{n // batch_size} x {batch_size} + 1), and BatchNorm cannot normalise a single image "
+                         "while training; keep drop_last=True (the default) or choose another batch_size")
     length = {"epochs": epochs} if minutes is None else {"minutes": minutes, "time_scale": budget.time_scale(),
                                                          "max_epochs": max_epochs}
     run = run_config(method, data, optimizer, **length, batch_size=batch_size, warmup_epochs=warmup_epochs,
@@ -270,7 +275,7 @@ def _plan(method, data, optimizer, step, minutes, max_epochs, steps_per_epoch, b
         return batches(data, batch_size, generator=torch.Generator().manual_seed(1), drop_last=drop_last,
                        device=device)
 
-    limit = 0.03 * minutes * 60 * budget.time_scale()           # measuring takes at most ~3% of the budget
+    limit = 0.04 * minutes * 60 * budget.time_scale()           # measuring takes at most ~4% of the budget
     step_s, eval_s, measure_s = budget.measure(probe_step, method, optimizer, make_batches, eval_fn,
                                                max_seconds=limit)
     plan = budget.plan_epochs(minutes, step_s, steps_per_epoch, eval_s, eval_every if eval_fn else None,

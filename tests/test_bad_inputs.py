@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from course_utils import evaluate, language, losses
+from course_utils import evaluate, language, losses, models
 from course_utils.methods import mae
 
 
@@ -90,3 +90,36 @@ def test_train_names_a_bad_lr_or_eval_every(kwargs, match):
     with pytest.raises(ValueError, match=match):
         train(method, (torch.rand(8, 3, 16, 16), torch.zeros(8, dtype=torch.long)), epochs=1, batch_size=4,
               progress=False, device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize("labels, match", [([0, 1, 5, 2], "labels run from 0 to 5.*num_classes=3"),
+                                           ([0, -1, 1, 2], "from -1 to 2"), (None, "integer class labels")])
+def test_supervised_names_labels_that_do_not_fit_its_classes(labels, match):
+    from course_utils.methods.supervised import Supervised
+    method = Supervised(models.build_encoder("pixels", image_size=8), num_classes=3)
+    y = None if labels is None else torch.tensor(labels)
+    with pytest.raises(ValueError, match=match):
+        method.training_step((torch.rand(4, 3, 8, 8), y))
+
+
+def test_regression_loss_names_a_list_input():
+    from course_utils.methods.byol import regression_loss
+    with pytest.raises(TypeError, match="z is a list.*torch.stack"):
+        regression_loss(torch.randn(2, 3), [torch.randn(3), torch.randn(3)])
+
+
+@pytest.mark.parametrize("num_tokens", [0, 1000, 2.5, True])
+def test_masked_lm_names_a_num_tokens_outside_the_vocabulary(num_tokens):
+    encoder = models.TinyTransformer(vocab_size=20, dim=8, depth=1, num_heads=2, block_size=8, causal=False)
+    with pytest.raises(ValueError, match=r"num_tokens=.*\[1, 20\].*len\(tokenizer.chars\)"):
+        language.MaskedLM(encoder, mask_id=19, num_tokens=num_tokens)
+
+
+def test_a_last_batch_of_one_image_with_batchnorm_is_named_before_training():
+    from course_utils.methods.supervised import Supervised
+    from course_utils.train import train
+    x, y = torch.randint(0, 256, (33, 3, 8, 8), dtype=torch.uint8), torch.randint(0, 3, (33,))
+    method = Supervised(models.build_encoder("small_cnn", width=4), num_classes=3)
+    with pytest.raises(ValueError, match=r"last batch of every epoch holds 1 image \(33 = 2 x 16 \+ 1\)"):
+        train(method, (x, y), epochs=1, batch_size=16, drop_last=False, progress=False, device="cpu")
+    train(method, (x, y), epochs=1, batch_size=16, progress=False, device="cpu")   # drop_last=True: fine

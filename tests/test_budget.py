@@ -81,18 +81,22 @@ def fixed_speed(monkeypatch):
     return calls
 
 
-def test_an_interrupted_budgeted_run_resumes_exactly_with_its_plan(tmp_path, fixed_speed):
-    _, full = run(epochs=3)
-    ckpt = tmp_path / "run.pt"
-
-    def stop_in_epoch_2(step, total):
-        if step == 6:
+def interrupted(ckpt, at_step, **length):
+    """A run stopped in the middle, at ``at_step``, as if the learner pressed stop."""
+    def stop(step, total):
+        if step == at_step:
             raise KeyboardInterrupt
     torch.manual_seed(0)
     method = TinyMethod()
-    method.after_step = stop_in_epoch_2
+    method.after_step = stop
     with pytest.raises(KeyboardInterrupt):
-        tr.train(method, toy_data(), minutes=0.01, batch_size=16, lr=1e-2, checkpoint=ckpt, progress=False)
+        tr.train(method, toy_data(), batch_size=16, lr=1e-2, checkpoint=ckpt, progress=False, **length)
+
+
+def test_an_interrupted_budgeted_run_resumes_exactly_with_its_plan(tmp_path, fixed_speed):
+    _, full = run(epochs=3)
+    ckpt = tmp_path / "run.pt"
+    interrupted(ckpt, at_step=6, minutes=0.01)
     assert torch.load(ckpt, weights_only=False)["history"]["plan"]["epochs"] == 3
     fixed_speed.clear()
     _, resumed = run(ckpt, minutes=0.01)
@@ -128,15 +132,7 @@ def test_float16_trains_with_a_scaler_whose_state_is_in_the_checkpoint(tmp_path,
     monkeypatch.setattr(tr, "amp_dtype", lambda device: torch.float16)
     ckpt = tmp_path / "run.pt"
     _, full = run(epochs=2)
-
-    def stop_in_epoch_2(step, total):
-        if step == 5:
-            raise KeyboardInterrupt
-    torch.manual_seed(0)
-    method = TinyMethod()
-    method.after_step = stop_in_epoch_2
-    with pytest.raises(KeyboardInterrupt):
-        tr.train(method, toy_data(), epochs=2, batch_size=16, lr=1e-2, checkpoint=ckpt, progress=False)
+    interrupted(ckpt, at_step=5, epochs=2)
     state = torch.load(ckpt, weights_only=False)
     assert state["scaler"]["scale"] > 0 and "float16" in state["config"]["run"]["amp"]
     _, resumed = run(ckpt, epochs=2)

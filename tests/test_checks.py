@@ -25,6 +25,8 @@ def test_check_function_reports_each_case(capsys):
 
     report = checks.check_function(not_done, lambda x: x, cases[:1], show=False)
     assert not report and "not implemented" in str(report)
+    report = checks.check_function(not_done, lambda x: x, cases * 5, show=False)   # a stub: one line, not ten
+    assert len(report.results) == 1 and "0/1 cases pass" in str(report)
 
 
 def test_knn_check_accepts_a_correct_answer():

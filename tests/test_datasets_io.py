@@ -4,7 +4,7 @@ Downloads are served by a small HTTP server on 127.0.0.1 that the test starts (a
 stops itself after a minute at most); any other network connection fails the test.
 """
 import hashlib
-import importlib.util
+import http.client
 import io
 import pickle
 import socket
@@ -22,6 +22,7 @@ import torch
 
 from course_utils import data
 from course_utils import datasets_io as io_
+from course_utils import download as dl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +82,18 @@ def test_cifar10_corrupt_or_partial(tmp_path):
         io_.load_cifar10(tmp_path, train=True)
 
 
+@pytest.mark.parametrize("content, problem", [
+    (b"", "EOFError"), (b"not a pickle at all", "UnpicklingError"), (pickle.dumps([1, 2]), "holds a list"),
+    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 12]}), "labels outside 0..9"),
+])
+def test_a_damaged_cifar_file_names_the_file_and_the_fix(tmp_path, content, problem):
+    folder = write_cifar(tmp_path)
+    (folder / "test_batch").write_bytes(content)
+    with pytest.raises(ValueError, match=problem) as err:
+        io_.load_cifar10(tmp_path, train=False)
+    assert "test_batch" in str(err.value) and "course_utils.download cifar10" in str(err.value)
+
+
 # --- STL-10 --------------------------------------------------------------------------------
 
 def write_stl(root: Path, split="train", n=2, corrupt=False, labels=(1, 10)):
@@ -110,7 +123,7 @@ def test_stl10_unlabeled_bad_split_corrupt_and_bad_labels(tmp_path):
     with pytest.raises(ValueError, match="split must be one of.*unlabeled"):
         io_.load_stl10(tmp_path, "val")
     write_stl(tmp_path, "test", corrupt=True)
-    with pytest.raises(ValueError, match="corrupt.*download.py stl10"):
+    with pytest.raises(ValueError, match="corrupt.*course_utils.download stl10"):
         io_.load_stl10(tmp_path, "test")
     write_stl(tmp_path, "train", labels=(0, 11))
     with pytest.raises(ValueError, match="1..10"):
@@ -126,7 +139,7 @@ def test_missing_offline_names_the_command_and_the_alternative(tmp_path, monkeyp
         with pytest.raises(io_.DatasetNotFound) as err:
             loader()
         msg = str(err.value)
-        assert f"python data_scripts/download.py {name}" in msg and 'load_images("shapes")' in msg
+        assert f"python -m course_utils.download {name}" in msg and 'load_images("shapes")' in msg
         assert str(tmp_path) in msg and "COURSE_DATA" in msg
         assert isinstance(err.value, FileNotFoundError)
         again = pickle.loads(pickle.dumps(err.value))  # e.g. raised in a worker process
@@ -215,33 +228,33 @@ MD5, SHA256 = hashlib.md5(BODY).hexdigest(), hashlib.sha256(BODY).hexdigest()
 
 def test_download_verifies_and_skips_a_verified_file(server, tmp_path):
     Handler.files["f.bin"] = BODY
-    out = io_.download_file(f"{server}/f.bin", tmp_path / "out" / "f.bin", md5=MD5, progress=False)
+    out = dl.download_file(f"{server}/f.bin", tmp_path / "out" / "f.bin", md5=MD5, progress=False)
     assert out.read_bytes() == BODY and not (tmp_path / "out" / "f.bin.part").exists()
-    io_.download_file(f"{server}/f.bin", out, md5=MD5, progress=False)
+    dl.download_file(f"{server}/f.bin", out, md5=MD5, progress=False)
     assert Handler.ranges == [None]  # the second call made no request
 
 
 def test_download_resumes_a_partial_file(server, tmp_path):
     Handler.files["f.bin"] = BODY
     (tmp_path / "f.bin.part").write_bytes(BODY[:20_000])  # as left by an interruption
-    io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", sha256=SHA256, progress=False)
+    dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", sha256=SHA256, progress=False)
     assert (tmp_path / "f.bin").read_bytes() == BODY and Handler.ranges == ["bytes=20000-"]
 
 
 def test_download_restarts_when_the_server_ignores_range(server, tmp_path):
     Handler.files["f.bin"], Handler.honour_range = BODY, False
     (tmp_path / "f.bin.part").write_bytes(b"x" * 20_000)  # would be wrong if appended to
-    io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
+    dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
     assert (tmp_path / "f.bin").read_bytes() == BODY and Handler.ranges == ["bytes=20000-"]
 
 
 def test_dropped_connection_keeps_the_part_and_a_rerun_resumes(server, tmp_path):
     Handler.files["f.bin"], Handler.truncate = BODY, 30_000
     with pytest.raises(ConnectionError, match="stopped after 30,000 of 50,000 bytes.*resume"):
-        io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False, chunk_size=4096)
+        dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False, chunk_size=4096)
     assert (tmp_path / "f.bin.part").read_bytes() == BODY[:30_000] and not (tmp_path / "f.bin").exists()
     Handler.truncate = None
-    io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
+    dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
     assert (tmp_path / "f.bin").read_bytes() == BODY and Handler.ranges[-1] == "bytes=30000-"
 
 
@@ -262,26 +275,26 @@ def test_ctrl_c_keeps_the_part(server, tmp_path, monkeypatch):
             if Interrupting.calls == 2:
                 raise KeyboardInterrupt
 
-    monkeypatch.setattr(io_, "_progress_bar", lambda *a: Interrupting())
+    monkeypatch.setattr(dl, "_progress_bar", lambda *a: Interrupting())
     with pytest.raises(KeyboardInterrupt):
-        io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, chunk_size=10_000)
+        dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, chunk_size=10_000)
     assert (tmp_path / "f.bin.part").read_bytes() == BODY[:20_000]
     monkeypatch.undo()
-    io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
+    dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
     assert (tmp_path / "f.bin").read_bytes() == BODY and Handler.ranges[-1] == "bytes=20000-"
 
 
 def test_a_complete_part_is_finished_without_new_bytes(server, tmp_path):
     Handler.files["f.bin"] = BODY
     (tmp_path / "f.bin.part").write_bytes(BODY)  # interrupted just before the rename
-    io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
+    dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5=MD5, progress=False)
     assert (tmp_path / "f.bin").read_bytes() == BODY  # the server answered 416
 
 
 def test_wrong_checksum_is_reported_and_removed(server, tmp_path):
     Handler.files["f.bin"] = BODY
     with pytest.raises(io_.ChecksumError) as err:
-        io_.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5="0" * 32, progress=False)
+        dl.download_file(f"{server}/f.bin", tmp_path / "f.bin", md5="0" * 32, progress=False)
     msg = str(err.value)
     assert "f.bin.part" in msg and "0" * 32 in msg and MD5 in msg and "removed" in msg and "again" in msg
     assert not (tmp_path / "f.bin").exists() and not (tmp_path / "f.bin.part").exists()
@@ -292,16 +305,16 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(ConnectionError, match="could not reach.*COURSE_DATA"):
-        io_.download_file(f"http://127.0.0.1:{port}/f.bin", tmp_path / "f.bin", progress=False, timeout=5)
+        dl.download_file(f"http://127.0.0.1:{port}/f.bin", tmp_path / "f.bin", progress=False, timeout=5)
 
 
 def test_verify_checksum(tmp_path):
     (tmp_path / "f").write_bytes(BODY)
-    assert io_.verify_checksum(tmp_path / "f", md5=MD5, sha256=SHA256) == tmp_path / "f"
+    assert dl.verify_checksum(tmp_path / "f", md5=MD5, sha256=SHA256) == tmp_path / "f"
     with pytest.raises(io_.ChecksumError, match=f"sha256 {SHA256}, expected {'1' * 64}"):
-        io_.verify_checksum(tmp_path / "f", md5=MD5, sha256="1" * 64)
+        dl.verify_checksum(tmp_path / "f", md5=MD5, sha256="1" * 64)
     with pytest.raises(ValueError, match="md5 or sha256"):
-        io_.verify_checksum(tmp_path / "f")
+        dl.verify_checksum(tmp_path / "f")
 
 
 # --- archives and fetch --------------------------------------------------------------------
@@ -320,14 +333,14 @@ def make_tar(path: Path, members: dict, links=()):
 
 def test_extract_archive_and_its_path_traversal_guard(tmp_path):
     make_tar(tmp_path / "ok.tar.gz", {"d/a.txt": b"a"})
-    assert (io_.extract_archive(tmp_path / "ok.tar.gz", tmp_path / "ok") / "d" / "a.txt").read_bytes() == b"a"
+    assert (dl.extract_archive(tmp_path / "ok.tar.gz", tmp_path / "ok") / "d" / "a.txt").read_bytes() == b"a"
     cases = [({"../evil.txt": b"x"}, ()), ({"/tmp/evil.txt": b"x"}, ()),
              ({"d/../../evil.txt": b"x"}, ()), ({}, [("d/link", "../../../etc/passwd")]),
              ({"d/link/evil.txt": b"x"}, [("d/link", ".")])]  # a harmless link, then a file through it
     for i, (members, links) in enumerate(cases):
         make_tar(tmp_path / f"evil{i}.tar.gz", members, links)
         with pytest.raises(ValueError, match="outside"):
-            io_.extract_archive(tmp_path / f"evil{i}.tar.gz", tmp_path / "out")
+            dl.extract_archive(tmp_path / f"evil{i}.tar.gz", tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out").exists()
 
 
@@ -347,26 +360,25 @@ def test_fetch_cifar10_end_to_end(server, tmp_path, monkeypatch, capsys):
     serve_cifar(tmp_path, server, monkeypatch)
     d = io_.load_cifar10(tmp_path / "data", train=False, download=True)
     assert len(d) == 3 and d.images[1, 2, 2, 5] == 201
-    assert io_.missing_files("cifar10", tmp_path / "data") == []
+    assert dl.missing_files("cifar10", tmp_path / "data") == []
     # the archive and the scratch folder are gone
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cifar-10-batches-py"]
     assert "ready in" in capsys.readouterr().out
-    io_.fetch("cifar10", tmp_path / "data")
+    dl.fetch("cifar10", tmp_path / "data")
     assert "already in" in capsys.readouterr().out and len(Handler.ranges) == 1
 
 
 def test_fetch_unknown_name():
     with pytest.raises(ValueError, match="unknown data set.*shakespeare"):
-        io_.fetch("imagenet")
+        dl.fetch("imagenet")
 
 
 # --- the download script -------------------------------------------------------------------
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("download_script", ROOT / "data_scripts" / "download.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The download command (``python -m course_utils.download``; data_scripts/download.py runs it)."""
+    from course_utils import download
+    return download
 
 
 def test_download_script_help():
@@ -398,3 +410,33 @@ def test_download_script_ctrl_c_says_how_to_resume(monkeypatch, capsys):
     script = load_script()
     monkeypatch.setattr(script, "fetch", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     assert script.main(["cifar10"]) == 130 and "resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fault", [http.client.IncompleteRead(b"abc", 100), ConnectionResetError(104, "reset by peer"),
+                                   TimeoutError("timed out")])
+def test_a_fault_mid_download_keeps_the_part_and_says_run_again(tmp_path, monkeypatch, fault):
+    class Response:
+        status, length, headers = 200, 30, {}
+
+        def __init__(self):
+            self.blocks = [b"x" * 10]
+
+        def read(self, n):
+            if self.blocks:
+                return self.blocks.pop()
+            raise fault
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+    monkeypatch.setattr(dl.urllib.request, "urlopen", lambda request, timeout: Response())
+    with pytest.raises(ConnectionError, match="broke off after 10 bytes.*run the same command again to resume"):
+        dl.download_file("http://example.invalid/f.bin", tmp_path / "f.bin", size=30, progress=False)
+    assert (tmp_path / "f.bin.part").read_bytes() == b"x" * 10 and not (tmp_path / "f.bin").exists()
+
+
+def test_the_download_command_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "course_utils.download", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "cifar10" in out.stdout and "checksums" in out.stdout

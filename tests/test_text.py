@@ -23,7 +23,7 @@ def test_shakespeare_from_a_local_file(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
     with pytest.raises(DatasetNotFound) as err:
         text.load_text("shakespeare")
-    assert "python data_scripts/download.py shakespeare" in str(err.value) and "pydoc" in str(err.value)
+    assert "python -m course_utils.download shakespeare" in str(err.value) and "pydoc" in str(err.value)
     (tmp_path / "tinyshakespeare").mkdir()
     (tmp_path / "tinyshakespeare" / "input.txt").write_bytes(b"First Citizen:\r\nBefore we proceed")
     assert text.load_text("shakespeare") == "First Citizen:\nBefore we proceed"

@@ -44,6 +44,10 @@ def regression_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     ``z``: the caller applies the stop-gradient (BYOL computes z under ``no_grad``), so
     that the notebook can remove it on purpose.
     """
+    for name, t in (("p", p), ("z", z)):
+        if not torch.is_tensor(t):
+            raise TypeError(f"regression_loss expects tensors; {name} is a {type(t).__name__} "
+                            f"(use torch.tensor({name}) or torch.stack({name}))")
     if p.dim() != 2 or z.dim() != 2:
         raise ValueError(f"regression_loss expects p and z of shape (B, D); got {tuple(p.shape)} "
                          f"and {tuple(z.shape)}")

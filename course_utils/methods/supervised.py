@@ -2,6 +2,7 @@
 and the fine-tuning of a pre-trained encoder (notebook 06)."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -30,8 +31,23 @@ class Supervised(Method):
 
     def training_step(self, batch):
         x, y = batch                   # images (B, C, H, W), labels (B,)
+        if not getattr(self, "_labels_checked", False):   # once: reading labels every step would stall a GPU
+            _check_labels(y, self.classifier.out_features)
+            self._labels_checked = True
         x = augment.random_resized_crop(x, x.shape[-1], scale=self.crop_scale)
         x = augment.random_horizontal_flip(x)
         logits = self.classify(x)
         accuracy = (logits.detach().argmax(1) == y).float().mean()   # a 0-d tensor: no sync per step
         return {"loss": F.cross_entropy(logits, y), "train_accuracy": accuracy}
+
+
+def _check_labels(y, num_classes: int) -> None:
+    """Labels must be class indices 0..num_classes-1 (on CUDA a bad one is a device-side assert)."""
+    if y is None or not torch.is_tensor(y) or y.dtype not in (torch.int64, torch.int32, torch.uint8):
+        raise ValueError(f"Supervised needs integer class labels with the images; got {type(y).__name__}"
+                         + (f" of dtype {y.dtype}" if torch.is_tensor(y) else ""))
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(f"labels run from {lo} to {hi}, but Supervised was built with num_classes={num_classes}; "
+                         f"build it with num_classes=len(train_data.classes) (unlabelled images, label -1, "
+                         "cannot train a classifier: take the labelled subset)")
