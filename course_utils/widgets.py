@@ -41,6 +41,19 @@ def widgets_available() -> bool:
     return shell is not None and any(cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
 
 
+def static_reason() -> str:
+    """Why ``explore`` shows the static view here (the first reason that applies)."""
+    if os.environ.get("COURSE_PROFILE", "").strip().lower() == "fast":
+        return "the fast profile draws no sliders (it is what the tests run)"
+    if os.environ.get("COURSE_NO_WIDGETS"):
+        return "COURSE_NO_WIDGETS is set"
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return "ipywidgets is not installed (pip install ipywidgets)"
+    return "there is no notebook front end to draw sliders (run it in Jupyter or Colab)"
+
+
 def default_value(control):
     if isinstance(control, bool):
         return control
@@ -59,13 +72,15 @@ def default_value(control):
 def _widget(name, control):
     import ipywidgets as w
 
+    style = {"description_width": "initial"}       # the whole name, not "temperat..."
     if isinstance(control, bool):
-        return w.Checkbox(value=control, description=name)
+        return w.Checkbox(value=control, description=name, style=style)
     if isinstance(control, tuple):
         lo, hi, step, default = control
         cls = w.IntSlider if all(isinstance(v, int) for v in control) else w.FloatSlider
-        return cls(min=lo, max=hi, step=step, value=default, description=name, continuous_update=False)
-    return w.Dropdown(options=control, value=control[0], description=name)
+        return cls(min=lo, max=hi, step=step, value=default, description=name, continuous_update=False,
+                   style=style)
+    return w.Dropdown(options=control, value=control[0], description=name, style=style)
 
 
 def explore(fn: Callable, **controls) -> None:
@@ -78,7 +93,7 @@ def explore(fn: Callable, **controls) -> None:
     """
     defaults = {name: default_value(c) for name, c in controls.items()}
     if not widgets_available():
-        print("(static view with the default settings; run in Jupyter for the interactive version)")
+        print(f"(static view with the default settings: {static_reason()})")
         fn(**defaults)
         return None
     import ipywidgets as w

@@ -13,7 +13,16 @@ def test_static_fallback_calls_once_with_defaults(monkeypatch, capsys):
                           t=(0.05, 1.0, 0.05, 0.2), k=(1, 50, 1, 20), mode=["cosine", "dot"], on=True)
     # returns None, as in live mode, so a cell without ';' shows no stray value
     assert calls == [(0.2, 20, "cosine", True)] and out is None
-    assert "static view" in capsys.readouterr().out
+    assert "static view with the default settings: the fast profile" in capsys.readouterr().out
+
+
+def test_the_static_view_says_why(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "1")
+    assert widgets.static_reason() == "COURSE_NO_WIDGETS is set"
+    monkeypatch.delenv("COURSE_NO_WIDGETS")
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)           # as if it were not installed
+    assert "ipywidgets is not installed" in widgets.static_reason()
 
 
 def test_no_widgets_outside_a_notebook(monkeypatch):
