@@ -282,3 +282,25 @@ def test_run_notebooks_runs_code_cells_without_jupyter_and_counts_failures(tmp_p
     assert run_notebooks.main(["all"]) == 1
     out = capsys.readouterr().out
     assert "98_good.ipynb: ok" in out and "99_bad.ipynb: FAILED" in out
+
+
+def test_strip_outputs_gives_back_the_stored_notebook(tmp_path):
+    """The git filter of CONTRIBUTING.md: a run notebook (outputs, counts, timing metadata)
+    is stored exactly as it was before the run; a stored notebook passes unchanged."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import strip_outputs
+
+    for path in NOTEBOOKS:
+        stored = path.read_text(encoding="utf-8")
+        assert strip_outputs.strip(stored) == stored, f"{path.name} is not stored stripped"
+    stored = NOTEBOOKS[0].read_text(encoding="utf-8")
+    run = json.loads(stored)
+    for i, cell in enumerate(run["cells"]):
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["42\n"]}]
+            cell["execution_count"] = i
+            cell["metadata"]["execution"] = {"iopub.execute_input": "2026-12-04T04:00:00Z"}
+    executed = tmp_path / "run.ipynb"
+    executed.write_text(json.dumps(run, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert strip_outputs.strip(executed.read_text(encoding="utf-8")) == stored
+    assert strip_outputs.main([str(executed)]) == 0 and executed.read_text(encoding="utf-8") == stored
