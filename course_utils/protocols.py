@@ -100,7 +100,7 @@ def fine_tune(encoder: nn.Module, train_data, test_data, *, epochs: int | None =
     """Fine-tune a copy of ``encoder`` with a new linear classifier (``Supervised``, as the
     baseline of notebook 00 trains) on ``fraction`` of the labels (class-balanced), for
     ``epochs`` or a budget of ``minutes`` (see ``train``). Returns ``{"accuracy", "seconds",
-    "n_labels", "model"}``."""
+    "n_labels", "model", "plan"}`` (``plan``: see ``train``)."""
     from .train import train
 
     if not hasattr(encoder, "forward_features"):
@@ -116,7 +116,7 @@ def fine_tune(encoder: nn.Module, train_data, test_data, *, epochs: int | None =
     history = train(model, subset, epochs=epochs, minutes=minutes, batch_size=min(batch_size, len(subset)),
                     lr=lr, device=device, checkpoint=checkpoint, seed=seed, progress=progress)
     return {"accuracy": classifier_accuracy(model, test_data), "seconds": sum(history["epoch_time"]),
-            "n_labels": len(subset), "model": model}
+            "n_labels": len(subset), "model": model, "plan": history["plan"]}
 
 
 # --------------------------------------------------------------------------------------

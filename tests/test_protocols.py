@@ -87,7 +87,9 @@ def test_fine_tune_leaves_the_encoder_alone_and_learns(tmp_path):
     assert out["accuracy"] > 0.6                                       # an easy task: chance is 1/3
     assert protocols.changed_entries(out["model"].encoder, before)    # the copy was trained
     few = protocols.fine_tune(enc, train_d, test_d, epochs=1, fraction=0.25, batch_size=16, device="cpu")
-    assert few["n_labels"] == 12
+    assert few["n_labels"] == 12 and out["plan"]["epochs"] == 8
+    budgeted = protocols.fine_tune(enc, train_d, test_d, minutes=0.01, fraction=0.25, batch_size=4, device="cpu")
+    assert budgeted["plan"]["budget_s"] == pytest.approx(0.6) and budgeted["plan"]["epochs"] >= 1
     with pytest.raises(ValueError, match="forward_features"):
         protocols.fine_tune(torch.nn.Linear(2, 2), train_d, test_d, epochs=1)
 
