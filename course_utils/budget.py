@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .runtime import rng_state, set_rng_state, sync
+
 
 def time_scale() -> float:
     """``COURSE_TIME_SCALE`` as a number > 0 (default 1): the factor on every budget."""
@@ -109,10 +111,7 @@ def measure(step_fn, method, optimizer, make_batches, eval_fn=None, warmup: int 
     fresh iterator of batches. ``warmup`` untimed steps come first (caches, autotuning);
     timing stops after ``steps`` steps or ``max_seconds``, whichever comes first.
     """
-    from .train import _rng_state, _set_rng_state
-    from .runtime import _sync
-
-    start, state = time.perf_counter(), _rng_state()
+    start, state = time.perf_counter(), rng_state()
     probe = copy.deepcopy(method)
     probe_opt = clone_optimizer(optimizer, method, probe)
     try:
@@ -124,7 +123,7 @@ def measure(step_fn, method, optimizer, make_batches, eval_fn=None, warmup: int 
                 it = make_batches()
                 continue
             step_fn(probe, probe_opt, batch)
-            _sync()
+            sync()
             times.append(time.perf_counter() - t0)
             if len(times) == 1 and times[0] > max_seconds:
                 warmup = 1                  # a slow step: one warm-up is all the budget allows
@@ -136,10 +135,10 @@ def measure(step_fn, method, optimizer, make_batches, eval_fn=None, warmup: int 
         if eval_fn is not None:
             t0 = time.perf_counter()
             eval_fn(probe)
-            _sync()
+            sync()
             eval_s = time.perf_counter() - t0
     finally:
-        _set_rng_state(state)
+        set_rng_state(state)
         del probe, probe_opt
     return step_s, eval_s, time.perf_counter() - start
 

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import batches
+from .data import as_pair, batches
 from .runtime import autocast, runs_dir
 
 PROGRESS_DELAY = 3   # seconds: an evaluation shows a progress bar only when it takes longer
@@ -38,7 +38,7 @@ def extract_features(encoder: nn.Module, data, batch_size: int = 512, device=Non
     encoder.eval()
     try:
         feats, labels = [], []
-        n = len(data[0]) if isinstance(data, (tuple, list)) else len(data)
+        n = len(as_pair(data)[0])
         for x, y in tqdm(batches(data, batch_size, shuffle=False, device=device), desc="features",
                          total=-(-n // batch_size), delay=PROGRESS_DELAY, leave=False):
             with autocast(device):

@@ -71,6 +71,23 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def rng_state() -> dict:
+    """Every random stream the course draws from (torch, CUDA, NumPy, Python), to restore with
+    ``set_rng_state``: a checkpoint keeps it so that a resumed run draws what it would have."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn`` for a DataLoader: seeds NumPy and ``random`` in each worker."""
     worker_seed = torch.initial_seed() % 2**32
@@ -206,19 +223,20 @@ class Timer:
         self.name, self.verbose, self.seconds = name, verbose, float("nan")
 
     def __enter__(self):
-        _sync()
+        sync()
         self._start = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
-        _sync()
+        sync()
         self.seconds = time.perf_counter() - self._start
         if self.verbose:
             print(f"{self.name or 'elapsed'}: {self.seconds:.1f} s")
         return False
 
 
-def _sync():
+def sync() -> None:
+    """Wait for the GPU to finish its queued work (nothing on a CPU): before reading a clock."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
 

@@ -21,19 +21,17 @@ import functools
 import hashlib
 import math
 import os
-import random
 import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
 from . import budget
 from .data import as_pair, batches
-from .runtime import amp_dtype, autocast, get_device, grad_scaler
+from .runtime import amp_dtype, autocast, get_device, grad_scaler, rng_state, set_rng_state
 
 
 def model_signature(model: nn.Module) -> dict:
@@ -111,21 +109,6 @@ def _signature_diff(expected: dict, found: dict) -> str:
         if a.get(k) != b.get(k):
             return f"parameter {k!r} has shape {b.get(k)} in the file but {a.get(k)} in the model"
     return "different parameters"
-
-
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def cosine_schedule(total_steps: int, warmup_steps: int = 0, final_fraction: float = 0.0) -> Callable[[int], float]:
@@ -207,7 +190,7 @@ def train(method: nn.Module, data, *, epochs: int | None = None, minutes: float 
         if scaler.is_enabled() and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         history, start_epoch = state["history"], state["epoch"]
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         print(f"resumed from {checkpoint} after epoch {start_epoch}/{epochs}")
     seconds_before = history["seconds"]
     bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, disable=not progress,
@@ -243,7 +226,7 @@ def train(method: nn.Module, data, *, epochs: int | None = None, minutes: float 
             save_checkpoint(checkpoint, {
                 "model": method.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch + 1,
-                "history": history, "rng": _rng_state(), "signature": model_signature(method),
+                "history": history, "rng": rng_state(), "signature": model_signature(method),
                 "config": {"method": _portable_config(method), "run": run}})
     bar.close()
     return history

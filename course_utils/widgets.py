@@ -21,36 +21,33 @@ from typing import Callable
 
 
 def widgets_available() -> bool:
-    """True in a live notebook front end with ipywidgets; False under tests or headless runs.
+    """True in a live notebook front end with ipywidgets; False under tests or headless runs
+    (``static_reason`` says which)."""
+    return static_reason() is None
+
+
+def static_reason() -> str | None:
+    """Why ``explore`` shows the static view here, or None where sliders can be drawn.
 
     A live front end is a kernel whose shell is ipykernel's ``ZMQInteractiveShell`` or a
-    subclass of it (Colab's ``google.colab._shell.Shell`` is one). Always False under the
-    ``fast`` profile (``COURSE_PROFILE=fast``) or when ``COURSE_NO_WIDGETS`` is set to a
-    non-empty value (``COURSE_NO_WIDGETS=1``): that forces the static view, e.g. for plain
-    ``jupyter nbconvert --execute`` runs.
+    subclass of it (Colab's ``google.colab._shell.Shell`` is one). The static view is forced
+    under the ``fast`` profile (``COURSE_PROFILE=fast``) and when ``COURSE_NO_WIDGETS`` is set
+    to a non-empty value (``COURSE_NO_WIDGETS=1``), e.g. for plain ``jupyter nbconvert
+    --execute`` runs.
     """
-    if os.environ.get("COURSE_PROFILE", "").strip().lower() == "fast" or os.environ.get("COURSE_NO_WIDGETS"):
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    # compare class names along the MRO: subclasses count, and ipykernel need not be imported
-    return shell is not None and any(cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
-
-
-def static_reason() -> str:
-    """Why ``explore`` shows the static view here (the first reason that applies)."""
     if os.environ.get("COURSE_PROFILE", "").strip().lower() == "fast":
         return "the fast profile draws no sliders (it is what the tests run)"
     if os.environ.get("COURSE_NO_WIDGETS"):
         return "COURSE_NO_WIDGETS is set"
     try:
         import ipywidgets  # noqa: F401
+        from IPython import get_ipython
     except ImportError:
         return "ipywidgets is not installed (pip install ipywidgets)"
+    shell = get_ipython()
+    # compare class names along the MRO: subclasses count, and ipykernel need not be imported
+    if shell is not None and any(cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__):
+        return None
     return "there is no notebook front end to draw sliders (run it in Jupyter or Colab)"
 
 
@@ -92,8 +89,9 @@ def explore(fn: Callable, **controls) -> None:
     ``jupyter nbconvert --execute``). Returns None in both cases.
     """
     defaults = {name: default_value(c) for name, c in controls.items()}
-    if not widgets_available():
-        print(f"(static view with the default settings: {static_reason()})")
+    reason = static_reason()
+    if reason is not None:
+        print(f"(static view with the default settings: {reason})")
         fn(**defaults)
         return None
     import ipywidgets as w

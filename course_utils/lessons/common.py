@@ -57,6 +57,11 @@ class Result:
     metrics: dict | None
     checkpoint: Path
 
+    @property
+    def epochs(self) -> int:
+        """The epochs the run trained: fixed, or what its budget fitted (``history["plan"]``)."""
+        return self.history["plan"]["epochs"]
+
     def save(self, key: str, **info) -> Path:
         """Save the method for later notebooks (08 compares them all) as
         ``runs_dir()/f"{key}_method.pt"``, with its training time and metrics."""
