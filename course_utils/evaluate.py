@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import validate
 from .data import as_pair, batches
 from .runtime import autocast, runs_dir
 
@@ -56,6 +57,9 @@ def module_device(module: nn.Module) -> torch.device:
 
 
 def _check_features(train_features, train_labels, test_features, test_labels):
+    for name, value in (("train_features", train_features), ("train_labels", train_labels),
+                        ("test_features", test_features), ("test_labels", test_labels)):
+        validate.tensor(name, value, "(N, D)" if name.endswith("features") else "(N,)")
     for name, f in (("train_features", train_features), ("test_features", test_features)):
         if f.dim() != 2:
             raise ValueError(f"{name} must have shape (N, D), got {tuple(f.shape)}")
@@ -80,12 +84,9 @@ def knn_predict(train_features, train_labels, test_features, k: int = 20, temper
                 num_classes: int | None = None, chunk_size: int = 1024) -> torch.Tensor:
     """Weighted kNN on cosine similarity (Wu et al. 2018, arXiv:1805.01978, Sec. 3.4):
     each of the k nearest training points votes for its class with weight exp(sim / t)."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1 test rows at a time, got {chunk_size}")
+    validate.integer("k", k, example="20 neighbours")
+    temperature = validate.number("temperature", temperature, example="0.07")
+    validate.integer("chunk_size", chunk_size, example="1024 test rows at a time")
     k = min(k, len(train_features))
     num_classes = num_classes or int(train_labels.max()) + 1
     train = F.normalize(train_features.float(), dim=1)
@@ -121,8 +122,11 @@ def linear_probe(train_features, train_labels, test_features, test_labels, epoch
     on ``seed`` only, not on what ran before.
     """
     _check_features(train_features, train_labels, test_features, test_labels)
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    validate.integer("epochs", epochs, example="100")
+    validate.number("lr", lr, example="1e-2")
+    validate.number("weight_decay", weight_decay, low_ok=True, example="1e-4, or 0 for none")
+    validate.integer("batch_size", batch_size, example="512")
+    validate.integer("min_steps", min_steps, low=0, example="300")
     if len(train_features) < 2:
         raise ValueError(f"the linear probe needs at least 2 training rows to standardise the features "
                          f"(their std), got {len(train_features)}; use more labelled images")
@@ -199,8 +203,13 @@ def load_baselines(train_data, test_data, path=None, suffix: str = " (notebook 0
     path = Path(path) if path is not None else runs_dir() / "00_baselines.pt"
     if not path.exists():
         return {}
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(saved, dict) or "data" not in saved:
+    from .train import read_checkpoint
+    try:
+        saved = read_checkpoint(path, what="baselines file")
+    except ValueError as error:          # damaged: the baselines are cheap to measure again
+        print(f"note: {error}; measuring the baselines here instead")
+        return {}
+    if "data" not in saved:
         print(f"note: {path} is from an older version of notebook 00; run 00 again to reuse its baselines")
         return {}
     if saved["data"] != _data_key(train_data, test_data):

@@ -26,6 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import validate
+
 # Per-channel statistics used to centre inputs inside each encoder, so that every data
 # set can be fed as plain [0, 1] pixels. Values of CIFAR-10; close enough for the rest.
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -68,9 +70,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels: int = 3, width: int = 32):
         super().__init__()
-        if width < 1:
-            raise ValueError(f"width must be >= 1, got {width}")
-        w = width
+        w = validate.integer("width", width, example="32 channels")
         self.in_channels, self.num_features = in_channels, 8 * w
         self.normalize = Normalize(in_channels)
         self.features = nn.Sequential(
@@ -113,6 +113,7 @@ class ResNet18CIFAR(nn.Module):
 
     def __init__(self, in_channels: int = 3, width: int = 64):
         super().__init__()
+        validate.integer("width", width, example="64 channels")
         self.in_channels, self.num_features = in_channels, 8 * width
         self.normalize = Normalize(in_channels)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
@@ -215,7 +216,6 @@ class TransformerBlock(nn.Module):
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:  # (B, T, C) -> (B, T, C)
         x = x + self.attn(self.norm1(x), causal)
         return x + self.mlp(self.norm2(x))
-
 
 
 class TinyViT(nn.Module):

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from . import budget
+from . import budget, validate
 from .data import as_pair, batches
 from .runtime import amp_dtype, autocast, get_device, grad_scaler, rng_state, set_rng_state
 
@@ -361,16 +361,13 @@ def _check_args(epochs, minutes, max_epochs, batch_size, lr, eval_every, data):
     if (epochs is None) == (minutes is None):
         raise ValueError(f"give train either epochs= (a fixed number) or minutes= (a time budget), not "
                          f"{'both' if epochs is not None else 'neither'} (got epochs={epochs!r}, minutes={minutes!r})")
-    if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if epochs is not None:
+        validate.integer("epochs", epochs, example="10")
     if minutes is not None:
         budget.check_minutes(minutes)
-    if max_epochs is not None and (not isinstance(max_epochs, int) or max_epochs < 1):
-        raise ValueError(f"max_epochs must be a positive int or None, got {max_epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(lr, (str, bytes, bool)) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(f"lr must be a finite number > 0 (e.g. 1e-3), got {lr!r}")
-    if not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"eval_every must be an int >= 1 (evaluate every that many epochs), got {eval_every!r}")
+    if max_epochs is not None:
+        validate.integer("max_epochs", max_epochs, example="50, or None for no cap")
+    validate.integer("batch_size", batch_size, example="256")
+    validate.number("lr", lr, example="1e-3")
+    validate.integer("eval_every", eval_every, example="1, to evaluate after every epoch")
     as_pair(data)                        # an ImageData or an (inputs, labels) pair, or a clear error

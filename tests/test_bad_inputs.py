@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_utils import evaluate, language, losses, models
-from course_utils.methods import mae
+from course_utils.methods import mae, moco, pretext
 
 
 @pytest.mark.parametrize("t", [math.inf, float("nan"), 0, -1.0, "0.1", True])
@@ -123,3 +123,87 @@ def test_a_last_batch_of_one_image_with_batchnorm_is_named_before_training():
     with pytest.raises(ValueError, match=r"last batch of every epoch holds 1 image \(33 = 2 x 16 \+ 1\)"):
         train(method, (x, y), epochs=1, batch_size=16, drop_last=False, progress=False, device="cpu")
     train(method, (x, y), epochs=1, batch_size=16, progress=False, device="cpu")   # drop_last=True: fine
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"k": "3"}, r"k must be an int >= 1 \(e.g. 20 neighbours\), got '3'"), ({"k": 2.0}, "k must be an int"),
+    ({"temperature": "0.1"}, r"temperature must be a finite number > 0 \(e.g. 0.07\)"),
+    ({"temperature": math.inf}, "temperature must be a finite number")])
+def test_knn_names_a_string_or_non_finite_argument(kw, match):
+    f, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=match):
+        evaluate.knn_accuracy(f, y, f, y, **kw)
+
+
+@pytest.mark.parametrize("kw, match", [({"lr": "1e-2"}, "lr must be a finite number > 0"),
+                                       ({"epochs": 2.5}, "epochs must be an int >= 1"),
+                                       ({"weight_decay": -1}, "weight_decay must be a finite number >= 0")])
+def test_linear_probe_names_a_bad_argument(kw, match):
+    f, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=match):
+        evaluate.linear_probe(f, y, f, y, **kw)
+
+
+def test_probes_name_list_inputs():
+    f, y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=r"train_labels must be a torch tensor.*torch.as_tensor\(train_labels\)"):
+        evaluate.knn_accuracy(f, [0, 1, 2, 0, 1, 2], f, y)
+
+
+def _simclr():
+    from course_utils.methods.simclr import SimCLR
+    return SimCLR(models.build_encoder("small_cnn", width=4), transform=lambda x: x, proj_hidden_dim=8, proj_dim=4)
+
+
+@pytest.mark.parametrize("damage, match", [("empty", r"is empty \(0 bytes\).*delete it and run the training cell"),
+                                           ("half", r"cannot be read.*delete it and run the training cell"),
+                                           ("random", r"cannot be read.*damaged or not a course file")])
+def test_a_damaged_checkpoint_names_the_file_and_the_fix(tmp_path, damage, match):
+    from course_utils.train import train
+    data = (torch.rand(8, 3, 16, 16), torch.zeros(8, dtype=torch.long))
+    path = tmp_path / "03_simclr.pt"
+    train(_simclr(), data, epochs=1, batch_size=4, progress=False, device="cpu", checkpoint=path)
+    whole = path.read_bytes()
+    path.write_bytes({"empty": b"", "half": whole[:len(whole) // 2],
+                      "random": bytes(torch.randint(0, 256, (500,), dtype=torch.uint8).tolist())}[damage])
+    with pytest.raises(ValueError, match=match) as error:
+        train(_simclr(), data, epochs=1, batch_size=4, progress=False, device="cpu", checkpoint=path)
+    assert str(path) in str(error.value)
+
+
+def test_a_damaged_saved_encoder_names_the_file(tmp_path):
+    from course_utils.methods.base import load
+    path = tmp_path / "encoder.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=f"saved method {path} cannot be read.*delete it"):
+        load(path)
+
+
+def test_damaged_baselines_are_measured_again_with_a_note(tmp_path, capsys):
+    path = tmp_path / "00_baselines.pt"
+    path.write_bytes(b"")
+    assert evaluate.load_baselines((torch.rand(4, 3, 8, 8), torch.zeros(4)), (torch.rand(4, 3, 8, 8), torch.zeros(4)),
+                                   path) == {}
+    assert f"baselines file {path} is empty" in capsys.readouterr().out
+
+
+def _cnn():
+    return models.build_encoder("small_cnn", width=4)
+
+
+def _vit():
+    return models.build_encoder("vit_tiny", image_size=32, patch_size=8, dim=16, depth=1, num_heads=2)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: pretext.Jigsaw(_cnn(), grid="3"), "grid must be an int >= 2"),
+    (lambda: pretext.ContextPrediction(_cnn(), hidden_dim=-1), "hidden_dim must be an int >= 1"),
+    (lambda: moco.MoCo(_cnn(), queue_size="4096"), "queue_size must be an int"),
+    (lambda: moco.MoCo(_cnn(), shuffle_groups=float("nan")), "shuffle_groups must be an int"),
+    (lambda: mae.MAE(_vit(), decoder_depth=-1), "decoder_depth must be an int >= 1"),
+    (lambda: mae.MAE(_vit(), decoder_dim=64, decoder_heads=3), "decoder_dim=64 must be a multiple of decoder_heads=3"),
+    (lambda: models.build_encoder("small_cnn", width="4"), "width must be an int >= 1"),
+    (lambda: models.build_encoder("resnet18", width=0), "width must be an int >= 1")])
+def test_method_and_encoder_sizes_are_named(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import validate
 from ..models import ResNet18CIFAR, SmallCNN, TinyViT
 from .pretext import PretextTask, _check_images
 
@@ -97,6 +98,7 @@ class Colorization(PretextTask):
     def __init__(self, encoder: nn.Module, bins: int = 8, out_size: int = 8, hidden_dim: int = 256):
         super().__init__(encoder)
         bin_centres(bins)  # validates bins
+        validate.integer("hidden_dim", hidden_dim, example="256")
         if not isinstance(out_size, int) or out_size < 1:
             raise ValueError(f"out_size must be a positive int, got {out_size!r}")
         self.bins, self.out_size = bins, out_size

@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .. import augment
+from .. import augment, validate
 from ..models import TinyViT, TransformerBlock, eval_mode, vit_init
 from .base import Method
 
@@ -195,6 +195,12 @@ class MAE(Method):
             raise ValueError("MAE needs a ViT encoder with embed(x) and forward_tokens(tokens), "
                              f"e.g. models.TinyViT; got {type(encoder).__name__}")
         num_visible(encoder.num_patches, mask_ratio)  # validates mask_ratio
+        validate.integer("decoder_dim", decoder_dim, example="64")
+        validate.integer("decoder_depth", decoder_depth, example="2 blocks")
+        validate.integer("decoder_heads", decoder_heads, example="4")
+        if decoder_dim % decoder_heads:
+            raise ValueError(f"decoder_dim={decoder_dim} must be a multiple of decoder_heads={decoder_heads} "
+                             "(each head gets decoder_dim // decoder_heads channels), e.g. 64 and 4")
         self.mask_ratio, self.norm_pix_loss = mask_ratio, norm_pix_loss
         self.patch_size, self.crop_scale = encoder.patch_size, tuple(crop_scale)
         n, d, p, c = encoder.num_patches, encoder.num_features, encoder.patch_size, encoder.in_channels

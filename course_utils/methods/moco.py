@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import augment
+from .. import augment, validate
 from ..losses import _check_temperature, info_nce_loss
 from .base import Method
 from .heads import moco_projection_head
@@ -145,8 +145,8 @@ class MoCo(Method):
         super().__init__(encoder, transform or moco_v2_augment())
         check_momentum(momentum)
         _check_temperature(temperature)
-        if shuffle_groups < 1:
-            raise ValueError(f"shuffle_groups must be >= 1, got {shuffle_groups}")
+        validate.integer("queue_size", queue_size, example="4096 keys")
+        validate.integer("shuffle_groups", shuffle_groups, example="4, or 1 for no shuffling BatchNorm")
         self.projection_head = moco_projection_head(encoder.num_features, proj_hidden_dim, proj_dim, mlp)
         self.key_encoder = momentum_copy(self.encoder)
         self.key_projection_head = momentum_copy(self.projection_head)

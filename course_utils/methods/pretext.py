@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import augment
+from .. import augment, validate
 from ..models import eval_mode
 from .base import Method
 from .heads import classifier_head
@@ -319,6 +319,9 @@ class Jigsaw(PretextTask):
                  colour_drop: bool = False, upscale: int = 1, hidden_dim: int = 256, seed: int = 0):
         super().__init__(encoder)
         _check_upscale(upscale)
+        validate.integer("grid", grid, low=2, example="3, for 3x3 tiles")
+        validate.integer("hidden_dim", hidden_dim, example="256")
+        validate.integer("seed", seed, low=0, example="0")
         self.grid, self.tile_size, self.upscale = grid, tile_size, upscale
         self.jitter, self.normalize, self.colour_drop = jitter, normalize, colour_drop
         self.register_buffer("permutations", max_hamming_permutations(num_permutations, grid * grid, seed))
@@ -371,6 +374,7 @@ class ContextPrediction(PretextTask):
                  normalize: bool = False, colour_drop: bool = False, upscale: int = 1, hidden_dim: int = 256):
         super().__init__(encoder)
         _check_upscale(upscale)
+        validate.integer("hidden_dim", hidden_dim, example="256")
         self.tile_size, self.jitter, self.upscale = tile_size, jitter, upscale
         self.normalize, self.colour_drop = normalize, colour_drop
         self.patch_fc = nn.Sequential(nn.Linear(encoder.num_features, hidden_dim), nn.ReLU(inplace=True))
