@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .datasets_io import DatasetNotFound, ImageData, load_cifar10, load_stl10
 from .shapes import SHAPE_CLASSES, make_shapes
 
-__all__ = ["load_images", "ImageData", "DatasetNotFound", "batches", "DATASETS", "SHAPE_CLASSES"]
+__all__ = ["load_images", "shape_factors", "ImageData", "DatasetNotFound", "batches", "DATASETS", "SHAPE_CLASSES"]
 
 DATASETS = ("shapes", "digits", "cifar10", "stl10")
 SPLITS = ("train", "test")
@@ -63,12 +63,24 @@ def load_images(name: str = "shapes", split: str = "train", n: int | None = None
 @lru_cache(maxsize=8)
 def _shapes_cached(split: str, n: int, seed: int):
     # train and test draw from different seeds, so no test image is a copy of a train image
-    images, labels = make_shapes(n, seed=2 * seed + (0 if split == "train" else 1))
-    return images, labels
+    return make_shapes(n, seed=2 * seed + (0 if split == "train" else 1), return_factors=True)
+
+
+def shape_factors(split: str = "train", n: int | None = None, seed: int = 0) -> dict:
+    """What drew each image of ``load_images("shapes", split, n, seed=seed)``, in the same
+    order: a dict of tensors, one row per image (``shapes.FACTORS`` says what each holds):
+    the shape's pixel mask, its colour, size, rotation and centre, the background colours.
+    Probes for these say what an encoder kept besides the class."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} for the shapes, got {split!r}")
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive number of images or None, got {n!r}")
+    _, _, factors = _shapes_cached(split, n or SHAPES_SIZES[split], seed)
+    return {k: v.clone() for k, v in factors.items()}
 
 
 def _shapes(split: str, n: int, seed: int) -> ImageData:
-    images, labels = _shapes_cached(split, n, seed)
+    images, labels, _ = _shapes_cached(split, n, seed)
     # copies, so that a learner who edits a batch in place never changes the cached set
     return ImageData(images=images.clone(), labels=labels.clone(), classes=list(SHAPE_CLASSES), name="shapes")
 

@@ -89,8 +89,10 @@ def _random_colours(n: int, g: torch.Generator) -> torch.Tensor:
 
 
 def draw_shapes(labels: torch.Tensor, image_size: int = 32, seed: int = 0,
-                noise: float = 0.04, clutter: int = 2) -> torch.Tensor:
-    """Draw one image per label. labels: (B,) ints in [0, 8). Returns uint8 (B, 3, H, W)."""
+                noise: float = 0.04, clutter: int = 2, return_factors: bool = False):
+    """Draw one image per label. labels: (B,) ints in [0, 8). Returns uint8 (B, 3, H, W),
+    and with ``return_factors=True`` also the nuisance factors that drew each image
+    (see :data:`FACTORS`); the images are the same either way."""
     if labels.dim() != 1:
         raise ValueError(f"labels must be 1-D (B,), got shape {tuple(labels.shape)}")
     if labels.numel() and (labels.min() < 0 or labels.max() >= len(SHAPE_CLASSES)):
@@ -137,16 +139,35 @@ def draw_shapes(labels: torch.Tensor, image_size: int = 32, seed: int = 0,
 
     img = F.avg_pool2d(img, 2)  # (B, 3, H, W)
     img = img + noise * torch.randn(img.shape, generator=g)
-    return (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    images = (img.clamp(0, 1) * 255).round().to(torch.uint8)
+    if not return_factors:
+        return images
+    return images, {"mask": F.avg_pool2d(mask, 2).squeeze(1), "colour": fg, "background": torch.stack([c0, c1], 1),
+                    "scale": scale, "rotation": rot, "centre": centre}
 
 
-def make_shapes(n: int, seed: int = 0, image_size: int = 32, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` images with balanced labels: returns (images uint8 (n, 3, H, W), labels (n,))."""
+# what ``return_factors=True`` gives, per image: everything the generator chose except the class
+FACTORS = {
+    "mask": "(H, W) the fraction of each pixel the shape covers, 0 to 1 (anti-aliased edges)",
+    "colour": "(3,) the shape's RGB colour, 0 to 1",
+    "background": "(2, 3) the two RGB colours of the background gradient",
+    "scale": "() the shape's size, 0.5 to 0.8 of the half-width of the image",
+    "rotation": "() the shape's rotation in radians, 0 to 2 pi",
+    "centre": "(2,) the shape's centre (x, y), each in [-1, 1]: x to the right, y downwards",
+}
+
+
+def make_shapes(n: int, seed: int = 0, image_size: int = 32, chunk: int = 2048, return_factors: bool = False):
+    """``n`` images with balanced labels: returns (images uint8 (n, 3, H, W), labels (n,)),
+    and with ``return_factors=True`` a third item, the dict of :data:`FACTORS` (one row per image)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % len(SHAPE_CLASSES)
     labels = labels[torch.randperm(n, generator=g)]
-    parts = [draw_shapes(labels[i:i + chunk], image_size, seed=seed * 1_000_003 + i)
+    parts = [draw_shapes(labels[i:i + chunk], image_size, seed=seed * 1_000_003 + i, return_factors=True)
              for i in range(0, n, chunk)]
-    return torch.cat(parts), labels
+    images = torch.cat([images for images, _ in parts])
+    if not return_factors:
+        return images, labels
+    return images, labels, {k: torch.cat([f[k] for _, f in parts]) for k in FACTORS}

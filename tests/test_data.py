@@ -78,3 +78,35 @@ def test_as_pair_is_the_one_place_that_tells_data_apart():
     for bad in ([1, 2, 3], (x,), (x.numpy(), y), "shapes"):
         with pytest.raises(ValueError, match="ImageData .* or an \\(inputs, labels\\) pair"):
             as_pair(bad)
+
+
+def test_shape_factors_say_what_drew_each_image():
+    from course_utils.data import shape_factors
+    from course_utils.shapes import FACTORS, draw_shapes
+    labels = torch.arange(16) % 8
+    plain = draw_shapes(labels, seed=5)
+    images, factors = draw_shapes(labels, seed=5, return_factors=True)
+    assert torch.equal(plain, images)                          # asking for factors changes no pixel
+    assert set(factors) == set(FACTORS) and factors["mask"].shape == (16, 32, 32)
+    assert factors["mask"].min() >= 0 and factors["mask"].max() <= 1
+    inside = factors["mask"] == 1                              # fully covered pixels show the shape's colour
+    x = images.float() / 255
+    for b in range(16):
+        mean = x[b][:, inside[b]].mean(1)
+        assert torch.allclose(mean, factors["colour"][b].clamp(0, 1), atol=0.03)
+    # the mask's centre of mass sits near the drawn centre (x right, y down, both in [-1, 1])
+    grid = (torch.arange(32).float() + 0.5) / 32 * 2 - 1
+    m = factors["mask"]
+    cx = (m.sum(1) * grid).sum(1) / m.sum((1, 2))
+    cy = (m.sum(2) * grid).sum(1) / m.sum((1, 2))
+    ring_or_crescent = (labels == 1) | (labels == 6)           # not centred on their centre of mass
+    err = (torch.stack([cx, cy], 1) - factors["centre"]).abs().max(1).values
+    assert (err[~ring_or_crescent] < 0.15).all()
+    images_40 = data.load_images("shapes", "test", n=40)
+    f = shape_factors("test", n=40)
+    assert len(f["scale"]) == len(images_40) == 40
+    again = shape_factors("test", n=40)
+    again["scale"] += 1                                        # copies: the cache is never changed
+    assert torch.equal(shape_factors("test", n=40)["scale"], f["scale"])
+    with pytest.raises(ValueError, match="split must be one of"):
+        shape_factors("unlabeled")
