@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_utils import evaluate, language, losses, models
-from course_utils.methods import mae, moco, pretext
+from course_utils.methods import byol, mae, moco, pretext
 
 
 @pytest.mark.parametrize("t", [math.inf, float("nan"), 0, -1.0, "0.1", True])
@@ -207,3 +207,10 @@ def _vit():
 def test_method_and_encoder_sizes_are_named(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+@pytest.mark.parametrize("build", [lambda m: moco.MoCo(_cnn(), momentum=m),
+                                   lambda m: byol.BYOL(_cnn(), momentum_base=m)])
+def test_a_tensor_momentum_is_named_as_a_tensor_not_as_out_of_range(build):
+    with pytest.raises(ValueError, match=r"got a tensor; pass float\("):
+        build(torch.tensor(0.99))

@@ -94,6 +94,15 @@ def test_a_damaged_cifar_file_names_the_file_and_the_fix(tmp_path, content, prob
     assert "test_batch" in str(err.value) and "course_utils.download cifar10" in str(err.value)
 
 
+@pytest.mark.parametrize("content", [b"", b"random bytes, not a pickle"])
+def test_a_damaged_batches_meta_is_named(tmp_path, content):
+    folder = write_cifar(tmp_path)
+    (folder / "batches.meta").write_bytes(content)
+    with pytest.raises(ValueError, match="batches.meta") as err:
+        io_.load_cifar10(tmp_path, train=False)
+    assert "course_utils.download cifar10" in str(err.value)
+
+
 # --- STL-10 --------------------------------------------------------------------------------
 
 def write_stl(root: Path, split="train", n=2, corrupt=False, labels=(1, 10)):
