@@ -90,7 +90,7 @@ def test_one_transformer_block_serves_vit_and_text():
     assert block(x).shape == (2, 5, 16)
     causal = block(x, causal=True)
     x2 = x.clone()
-    x2[:, -1] += 1.0                       # a change to the last token
+    x2[:, -1] += torch.randn(16)           # a change to the last token (not a constant: LayerNorm removes those)
     torch.testing.assert_close(block(x2, causal=True)[:, :-1], causal[:, :-1])   # cannot reach earlier ones
     assert not torch.allclose(block(x2)[:, :-1], block(x)[:, :-1])               # without the mask it does
     vit = models.TinyViT(dim=16, depth=2, num_heads=2)
