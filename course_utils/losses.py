@@ -43,7 +43,9 @@ def _check_temperature(temperature) -> None:
 
 
 def _check_pair(z1: torch.Tensor, z2: torch.Tensor, name: str, names=("z1", "z2"),
-                min_batch: int = 2) -> None:
+                min_batch: int = 2, why: str = "there are no negatives otherwise") -> None:
+    """Two views' embeddings, one row per image in the same order: tensors of one shape
+    (B, D) with B >= min_batch; else a ValueError that names ``name`` and the fix."""
     a, b = names
     for label, z in ((a, z1), (b, z2)):
         if not isinstance(z, torch.Tensor):
@@ -56,8 +58,8 @@ def _check_pair(z1: torch.Tensor, z2: torch.Tensor, name: str, names=("z1", "z2"
         raise ValueError(f"{name}: {a} and {b} must have the same shape (B, D); got {tuple(z1.shape)} "
                          f"and {tuple(z2.shape)} (the two views of one batch must line up)")
     if z1.shape[0] < min_batch:
-        raise ValueError(f"{name} needs a batch of at least {min_batch} (there are no negatives otherwise); "
-                         f"got B={z1.shape[0]}")
+        raise ValueError(f"{name} needs a batch of at least {min_batch} ({why}); "
+                         f"got a batch of {z1.shape[0]}")
 
 
 def nce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:

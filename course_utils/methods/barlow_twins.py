@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from .. import augment, validate
+from ..losses import _check_pair
 from .base import Method
 from .heads import MLPHead
 
@@ -32,18 +33,10 @@ PAPER_LAMBDA, PAPER_DIM, PAPER_BATCH = 5e-3, 8192, 2048   # arXiv:2103.03230, Se
 
 
 def check_pair(z1, z2, who: str) -> None:
-    """The two views' embeddings: tensors of one shape (B, D) with B >= 2 and D >= 1."""
-    validate.tensor("z1", z1, "(B, D)")
-    validate.tensor("z2", z2, "(B, D)")
-    if z1.dim() != 2 or z2.dim() != 2:
-        raise ValueError(f"{who}: z1 and z2 must have shape (B, D); got {tuple(z1.shape)} and "
-                         f"{tuple(z2.shape)} (flatten the features first: z.flatten(1))")
-    if z1.shape != z2.shape:
-        raise ValueError(f"{who}: z1 and z2 must have the same shape (B, D), one row per image in "
-                         f"the same order; got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    if z1.shape[0] < 2:
-        raise ValueError(f"{who}: a batch of {z1.shape[0]} has no statistics along the batch (no "
-                         "standard deviation); use batches of 2 or more images (drop_last=True)")
+    """The two views' embeddings: tensors of one shape (B, D) with B >= 2 and D >= 1 (the
+    contrastive losses' check, with the reason a batch of one fails here)."""
+    _check_pair(z1, z2, who, why="no statistics along the batch, no standard deviation; use batches "
+                                 "of 2 or more images, drop_last=True")
 
 
 def off_diagonal(c: torch.Tensor) -> torch.Tensor:
