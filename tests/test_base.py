@@ -125,3 +125,43 @@ def test_load_finds_every_course_method_without_importing_it_first(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-1500:]
     assert out.stdout.strip() == "SimCLR"
+
+
+def test_the_methods_of_notebooks_09_to_11_save_and_load_in_a_new_kernel(tmp_path):
+    """Notebook 08 loads what 09-11 saved, in its own kernel; the encoder comes back exactly."""
+    import subprocess
+    import sys
+
+    from course_utils.methods import cmc, swav
+    from course_utils.methods.barlow_twins import BarlowTwins
+    from course_utils.methods.clip import CLIP
+    from course_utils.methods.cpc import CPC
+    from course_utils.methods.dino import DINO
+    from course_utils.methods.vicreg import VICReg
+
+    cnn = lambda **kw: models.build_encoder("small_cnn", width=4, **kw)           # noqa: E731
+    vit = models.build_encoder("vit_tiny", dim=16, depth=1, num_heads=2, patch_size=4)
+    crops = swav.multi_crop(32, n_local=2, local_size=16)
+    made = {"BarlowTwins": BarlowTwins(cnn(), proj_hidden_dim=8, proj_dim=8),
+            "VICReg": VICReg(cnn(), proj_hidden_dim=8, proj_dim=8),
+            "SwAV": swav.SwAV(cnn(), crops, proj_hidden_dim=8, proj_dim=4, num_prototypes=5),
+            "DINO": DINO(vit, crops, hidden_dim=8, bottleneck_dim=4, out_dim=6),
+            "CMC": cmc.CMC(cnn(in_channels=1), proj_hidden_dim=8, proj_dim=4),
+            "CLIP": CLIP(cnn(), text_dim=16, text_heads=2, text_depth=1, embed_dim=8),
+            "CPC": CPC(cnn(), context_dim=8)}
+    x = torch.rand(2, 3, 32, 32)
+    for name, m in made.items():
+        m.save(tmp_path / f"{name}.pt")
+        torch.save(m.eval().encoder.forward_features(x), tmp_path / f"{name}_out.pt")
+    torch.save(x, tmp_path / "x.pt")
+    code = ("import sys, torch; from course_utils.methods.base import load; "
+            f"d = {str(tmp_path)!r}; x = torch.load(d + '/x.pt'); "
+            f"names = {list(made)!r}\n"
+            "for n in names:\n"
+            "    m = load(d + f'/{n}.pt')\n"
+            "    assert type(m).__name__ == n, (n, type(m).__name__)\n"
+            "    torch.testing.assert_close(m.encoder.forward_features(x), torch.load(d + f'/{n}_out.pt'))\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"

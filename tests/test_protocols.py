@@ -214,7 +214,29 @@ def test_load_or_train_loads_saved_methods_and_wraps_colourisation(tmp_path):
     rnd = nb08.load_or_train("random", d, **kw)
     assert rnd.source == "untrained" and rnd.train_seconds == 0 and not rnd.encoder.training
     with pytest.raises(ValueError, match="name"):
-        nb08.encoder_path("dino", tmp_path)
+        nb08.encoder_path("simsiam", tmp_path)
+
+
+def test_load_saved_gives_the_later_notebooks_rows_only_once_they_are_saved(tmp_path):
+    from course_utils.methods import cmc
+    from course_utils.methods.barlow_twins import BarlowTwins
+
+    assert nb08.load_saved("barlow_twins", device="cpu", directory=tmp_path) is None     # not run yet
+    torch.manual_seed(0)
+    bt = BarlowTwins(models.build_encoder("small_cnn", width=4), proj_hidden_dim=16, proj_dim=16)
+    bt.save(nb08.encoder_path("barlow_twins", tmp_path), train_seconds=7.0, knn=0.5, linear=0.6)
+    entry = nb08.load_saved("barlow_twins", device="cpu", directory=tmp_path)
+    assert entry.source == "saved" and entry.train_seconds == 7.0 and entry.label == "Barlow Twins"
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(entry.encoder.forward_features(x), bt.encoder.eval().forward_features(x))
+
+    c = cmc.CMC(models.build_encoder("small_cnn", width=4, in_channels=1), proj_hidden_dim=16, proj_dim=8)
+    c.save(nb08.encoder_path("cmc", tmp_path))
+    joint = nb08.load_saved("cmc", device="cpu", directory=tmp_path)
+    assert isinstance(joint.encoder, cmc.JointEncoder)          # both views, as the CMC paper evaluates
+    assert joint.encoder.forward_features(x).shape == (2, c.encoder.num_features + c.ab_encoder.num_features)
+    with pytest.raises(ValueError, match="load_or_train"):
+        nb08.load_saved("simclr", directory=tmp_path)
 
 
 @pytest.mark.parametrize("name", ["rotation", "context", "simclr"])

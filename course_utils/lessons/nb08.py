@@ -88,6 +88,13 @@ LABELS = {"random": "random encoder", "supervised": "supervised", "rotation": "r
 NOTEBOOK = {"supervised": "00", "rotation": "01", "jigsaw": "01", "colorization": "01", "context": "01",
             "simclr": "03", "moco": "04", "byol": "05", "mae": "06"}
 
+# The methods of the notebooks after this one: a row once their notebook has saved them (no
+# stand-in is trained for them here), with the frozen-encoder protocols only.
+LATER = ("barlow_twins", "vicreg", "swav", "dino", "cmc", "clip")
+LABELS.update({"barlow_twins": "Barlow Twins", "vicreg": "VICReg", "swav": "SwAV", "dino": "DINO", "cmc": "CMC",
+               "clip": "CLIP"})
+NOTEBOOK.update({"barlow_twins": "09", "vicreg": "09", "swav": "10", "dino": "10", "cmc": "11", "clip": "11"})
+
 
 @dataclass
 class Entry:
@@ -113,8 +120,8 @@ class Entry:
 def encoder_path(name: str, directory=None) -> Path:
     """Where notebook NN saves the method of ``name`` (encoder, heads and the metrics it
     measured, by ``Method.save``): ``runs_dir()/"{name}_method.pt"``."""
-    if name not in METHODS or name == "random":
-        raise ValueError(f"name must be one of {METHODS[1:]}, got {name!r}")
+    if name not in METHODS + LATER or name == "random":
+        raise ValueError(f"name must be one of {METHODS[1:] + LATER}, got {name!r}")
     return Path(directory or runs_dir()) / f"{name}_method.pt"
 
 
@@ -243,6 +250,28 @@ def load_or_train(name: str, train_data, *, encoder_name: str, encoder_kwargs: d
             "seconds_this_run": timer.seconds, "input": "luminance" if name == "colorization" else "rgb"}
     encoder = method.encoder.eval()
     return Entry(name, wrap_for_evaluation(encoder, info), info, "stand-in", method)
+
+
+def load_saved(name: str, device=None, directory=None) -> Entry | None:
+    """The encoder a later notebook saved for ``name`` (one of ``LATER``), or None if that
+    notebook has not run yet in this profile. CMC's entry reads both of its views (the L and
+    the ab encoder, features concatenated: ``cmc.JointEncoder``), as the CMC paper evaluates it;
+    CLIP's is its image encoder."""
+    if name not in LATER:
+        raise ValueError(f"load_saved is for the methods of notebooks 09-11, {LATER}; got {name!r} "
+                         "(use load_or_train for the others)")
+    path = encoder_path(name, directory)
+    if not path.exists():
+        return None
+    device = torch.device(device) if device is not None else evaluate.module_device(nn.Linear(1, 1))
+    method = load(path, device)
+    if name == "cmc":
+        from ..methods.cmc import JointEncoder
+
+        encoder = JointEncoder(method).eval()
+    else:
+        encoder = method.encoder.eval()
+    return Entry(name, encoder, method.info, "saved", method)
 
 
 def projection_head_from_checkpoint(checkpoint, encoder: nn.Module) -> ProjectedEncoder | None:

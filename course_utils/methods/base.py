@@ -213,7 +213,9 @@ def _has_var_keyword(signature: inspect.Signature) -> bool:
 METHOD_MODULES = ("course_utils.methods.supervised", "course_utils.methods.pretext",
                   "course_utils.methods.colourisation", "course_utils.methods.simclr",
                   "course_utils.methods.moco", "course_utils.methods.byol", "course_utils.methods.mae",
-                  "course_utils.language")
+                  "course_utils.language", "course_utils.methods.barlow_twins", "course_utils.methods.vicreg",
+                  "course_utils.methods.swav", "course_utils.methods.dino", "course_utils.methods.cmc",
+                  "course_utils.methods.clip", "course_utils.methods.cpc")
 
 
 def _import_course_methods() -> None:
