@@ -220,7 +220,8 @@ def train(method: nn.Module, data, *, epochs: int | None = None, minutes: float 
             history["eval_time"].append(time.perf_counter() - t_eval)
             method.train()
             bar.set_postfix(loss=f"{history['epoch_loss'][-1]:.4f}", **{
-                k: f"{v:.3f}" for k, v in history["eval"][-1].items() if k != "epoch"})
+                k: f"{v:.3f}" for k, v in history["eval"][-1].items()
+                if k != "epoch" and isinstance(v, (int, float))})   # numbers only: a record may hold a tensor
         history["seconds"] = seconds_before + time.perf_counter() - t_start
         if checkpoint is not None:
             save_checkpoint(checkpoint, {
