@@ -75,3 +75,17 @@ def test_margins_are_the_points_above_each_baseline():
     text = lesson.margins("SimCLR", {"knn": 0.75, "linear": 0.80})
     assert "SimCLR minus raw pixels: kNN +50.0 points, linear +50.0" in text
     assert "SimCLR minus random encoder: kNN +55.0 points, linear +30.0" in text and "supervised" not in text
+
+
+def test_verdict_reads_two_accuracies_against_the_noise():
+    from course_utils.lessons.common import noise_points, verdict
+
+    assert noise_points(0.5, 2000) == pytest.approx(200 * (2 * 0.25 / 2000) ** 0.5)
+    assert noise_points(1.0, 100) == 0.0 and noise_points(0.5, 100) > noise_points(0.5, 10_000)
+    assert "beats" in verdict("A", 0.80, "B", 0.50, "kNN accuracy", 2000)
+    assert "30.0 points" in verdict("A", 0.80, "B", 0.50, "kNN accuracy", 2000)
+    assert "is below" in verdict("A", 0.40, "B", 0.50, "kNN accuracy", 2000)
+    assert "within the noise" in verdict("A", 0.51, "B", 0.50, "kNN accuracy", 2000)     # ±3.2 points
+    assert "beats" in verdict("A", 0.51, "B", 0.50, "kNN accuracy", 1_000_000)           # more images, less noise
+    with pytest.raises(ValueError, match="n_test"):
+        noise_points(0.5, 0)

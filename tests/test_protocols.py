@@ -237,6 +237,8 @@ def test_load_saved_gives_the_later_notebooks_rows_only_once_they_are_saved(tmp_
     assert joint.encoder.forward_features(x).shape == (2, c.encoder.num_features + c.ab_encoder.num_features)
     with pytest.raises(ValueError, match="load_or_train"):
         nb08.load_saved("simclr", directory=tmp_path)
+    later = nb08.load_later(device="cpu", directory=tmp_path)
+    assert set(later) == {"barlow_twins", "cmc"}
 
 
 @pytest.mark.parametrize("name", ["rotation", "context", "simclr"])
@@ -338,3 +340,19 @@ def test_encoder_with_head_from_a_stand_in_or_nothing(tmp_path):
     assert nb08.encoder_with_head(saved, tmp_path / "missing.pt") is None
     assert nb08.encoder_with_head(None, tmp_path / "missing.pt") is None
     assert nb08.encoder_with_head(saved, None) is None
+
+
+def test_verdicts_read_the_table_of_this_run():
+    entries = {n: nb08.Entry(n, torch.nn.Identity()) for n in ("random", "supervised", "simclr", "rotation")}
+    results = {"random": {"kNN": 0.30, "linear": 0.35, "lin 10%": 0.30, "ft 10%": 0.40},
+               "supervised": {"kNN": 0.95, "linear": 0.96, "lin 10%": 0.93, "ft 10%": 0.94},
+               "simclr": {"kNN": 0.80, "linear": 0.82, "lin 10%": 0.78, "ft 10%": 0.60},
+               "rotation": {"kNN": 0.31, "linear": 0.355, "lin 10%": 0.30, "ft 10%": 0.31}}
+    lines = nb08.verdicts(results, entries, n_test=2000)
+    text = "\n".join(lines)
+    assert "best under kNN: supervised (0.950)" in text
+    assert "supervised beats the best SSL method (SimCLR) by 15.0 points of kNN accuracy" in text
+    assert "SimCLR beats the random encoder by 47.0 points of linear-probe accuracy" in text
+    assert "rotation and the random encoder are within the noise" in text
+    assert "SimCLR fine-tuned is below its frozen probe by 18.0 points" in text
+    assert "random encoder fine-tuned beats its frozen probe by 10.0 points" in text

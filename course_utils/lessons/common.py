@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -226,3 +227,25 @@ def prepare(settings, device: torch.device, notebook: str, baselines: bool = Tru
     if baselines:
         lesson.baselines(random_encoder)
     return lesson
+
+
+def noise_points(accuracy: float, n_test: int) -> float:
+    """Two standard errors, in points, of the difference between two accuracies near
+    ``accuracy`` measured on the same ``n_test`` test images (binomial, as if independent):
+    differences smaller than this are within what another seed or test split could change."""
+    if n_test < 1:
+        raise ValueError(f"n_test must be a positive number of test images, got {n_test}")
+    p = min(max(accuracy, 0.0), 1.0)
+    return 100 * 2 * math.sqrt(2 * p * (1 - p) / n_test)
+
+
+def verdict(name_a: str, a: float, name_b: str, b: float, what: str, n_test: int) -> str:
+    """One sentence from two measured accuracies: "A beats B by x points of <what>", "A is
+    below B by x points", or "A and B are within the noise (±y points for n test images)";
+    the noise is ``noise_points`` at their mean."""
+    diff, noise = 100 * (a - b), noise_points((a + b) / 2, n_test)
+    if abs(diff) < noise:
+        return (f"{name_a} and {name_b} are within the noise on {what} ({diff:+.1f} points; ±{noise:.1f} "
+                f"for {n_test} test images)")
+    word = "beats" if diff > 0 else "is below"
+    return f"{name_a} {word} {name_b} by {abs(diff):.1f} points of {what} (noise ±{noise:.1f})"

@@ -274,6 +274,19 @@ def load_saved(name: str, device=None, directory=None) -> Entry | None:
     return Entry(name, encoder, method.info, "saved", method)
 
 
+def load_later(device=None, directory=None) -> dict:
+    """{name: Entry} for each method of ``LATER`` that its notebook has saved (``load_saved``);
+    prints one line for each that is not saved yet, naming the notebook to run."""
+    found = {}
+    for name in LATER:
+        entry = load_saved(name, device=device, directory=directory)
+        if entry is None:
+            print(f"{LABELS[name]}: not saved yet in this profile (run notebook {NOTEBOOK[name]}, then this one)")
+        else:
+            found[name] = entry
+    return found
+
+
 def projection_head_from_checkpoint(checkpoint, encoder: nn.Module) -> ProjectedEncoder | None:
     """The encoder followed by the projection head stored in a training checkpoint (e.g.
     ``runs_dir()/"03_simclr.pt"``), or None if the file is missing, holds no MLP head, was
@@ -315,3 +328,43 @@ def fractions_label(fraction: float) -> str:
     """0.1 -> "10%", 0.005 -> "0.5%": a fraction of the labels as a column name."""
     return f"{fraction:.0%}" if fraction >= 0.01 else f"{fraction:.1%}"
 
+
+
+# --------------------------------------------------------------------------------------
+# what this run's table says, in sentences computed from it
+
+SSL = ("rotation", "jigsaw", "colorization", "context", "simclr", "moco", "byol", "mae") + LATER
+
+
+def verdicts(results: dict, entries: dict, n_test: int) -> list[str]:
+    """The sentences section 7 reads off the table, each computed from ``results``
+    ({name: {"kNN": ..., "linear": ..., "lin 10%": ..., "ft 10%": ...}}) with the noise of
+    ``n_test`` test images (``common.verdict``): the best method under each protocol; the
+    supervised encoder against the best self-supervised one; every self-supervised method
+    against the random encoder; fine-tuning against the frozen probe with the same labels."""
+    from .common import verdict
+
+    label = {n: entries[n].label for n in results}
+    lines = []
+    protocols = [k for k in ("kNN", "linear", "lin 1%", "lin 10%", "ft 10%") if any(k in r for r in results.values())]
+    for k in protocols:
+        scored = {n: r[k] for n, r in results.items() if k in r}
+        best = max(scored, key=scored.get)
+        lines.append(f"best under {k}: {label[best]} ({scored[best]:.3f})")
+    ssl = [n for n in results if n in SSL]
+    if "supervised" in results and ssl:
+        for k in ("kNN", "linear"):
+            top = max(ssl, key=lambda n: results[n][k])
+            lines.append(verdict("supervised", results["supervised"][k], f"the best SSL method ({label[top]})",
+                                 results[top][k], f"{k} accuracy", n_test))
+    if "random" in results:
+        for n in ssl:
+            lines.append(verdict(label[n], results[n]["linear"], "the random encoder", results["random"]["linear"],
+                                 "linear-probe accuracy", n_test))
+    for n, r in results.items():
+        ft = next((k for k in r if k.startswith("ft ")), None)
+        lin = ft and "lin " + ft[3:]
+        if ft and lin in r:
+            lines.append(verdict(f"{label[n]} fine-tuned", r[ft], "its frozen probe", r[lin],
+                                 f"accuracy with {ft[3:]} of the labels", n_test))
+    return lines

@@ -78,7 +78,10 @@ def redundancy_monitor(x1: torch.Tensor, x2: torch.Tensor, knn=None, block: int 
     def eval_fn(method):
         h1, z1 = embed(method, x1)
         _, z2 = embed(method, x2)
-        c = cross_correlation(z1, z2)
+        # eps relative to the embeddings' own variance, so that small outputs (an untrained
+        # network in eval mode) are standardised as well as large ones
+        eps = 1e-5 * torch.cat([z1, z2]).var(dim=0, unbiased=False).mean().clamp_min(1e-12).item()
+        c = cross_correlation(z1, z2, eps=eps)
         out = {"c_block": c[:block, :block].cpu(), "on_diag": torch.diagonal(c).mean().item(),
                "off_diag": off_diagonal(c).abs().mean().item(), "spread": spread(z1),
                "erank": effective_rank(z1 - z1.mean(0)), "erank_h": effective_rank(h1 - h1.mean(0))}
