@@ -115,3 +115,14 @@ def test_colour_probe_sees_colour_in_raw_pixels():
     acc = nb03.colour_probe(models.PixelEncoder(image_size=8), (images[:300], labels[:300]),
                               (images[300:], labels[300:]), bins=4)
     assert acc > 0.8
+
+
+def test_preset_augment_names_the_two_presets():
+    import pytest
+
+    from course_utils.methods.simclr import ShapesTransform, preset_augment
+
+    assert isinstance(preset_augment("shapes", 32, 1.0, (0.5, 1.0)), ShapesTransform)
+    assert not isinstance(preset_augment("simclr", 32, 0.5), ShapesTransform)
+    with pytest.raises(ValueError, match="'simclr' or 'shapes'"):
+        preset_augment("cifar", 32)

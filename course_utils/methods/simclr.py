@@ -22,7 +22,7 @@ from ..losses import _check_temperature, nt_xent_loss
 from .base import Method
 from .heads import ProjectedEncoder, ProjectionHead
 
-__all__ = ["SimCLR", "ProjectedEncoder", "shapes_augment", "ShapesTransform"]
+__all__ = ["SimCLR", "ProjectedEncoder", "shapes_augment", "preset_augment", "ShapesTransform"]
 
 
 class SimCLR(Method):
@@ -81,3 +81,13 @@ def shapes_augment(image_size: int = 32, strength: float = 1.0, crop_scale=(0.3,
     ``strength`` and grayscale, then a random hue (``hue`` turns) and rotation."""
     base = augment.simclr_augment(image_size, strength, crop_scale=crop_scale, **kwargs)
     return ShapesTransform(base, hue=hue, rot90=rot90)
+
+
+def preset_augment(preset: str, image_size: int = 32, strength: float = 0.5, crop_scale=(0.08, 1.0)):
+    """One view's augmentation by the name a notebook's settings give it: ``"shapes"``
+    (``shapes_augment``: SimCLR's pipeline plus a random hue and rot90) or ``"simclr"``
+    (``augment.simclr_augment``)."""
+    if preset not in ("simclr", "shapes"):
+        raise ValueError(f"preset must be 'simclr' or 'shapes', got {preset!r}")
+    make = shapes_augment if preset == "shapes" else augment.simclr_augment
+    return make(image_size, strength, crop_scale=tuple(crop_scale))

@@ -143,15 +143,11 @@ def multi_crop(image_size: int = 32, n_local: int = 4, local_size: int = 16, glo
     ``global_scale`` of the image at ``image_size`` and ``n_local`` of ``local_scale`` at
     ``local_size`` (the papers: 2 x 224 px and 6 x 96 px on ImageNet). ``preset="shapes"``
     adds notebook 03's random hue and rot90 (``simclr.shapes_augment``)."""
-    if preset not in ("simclr", "shapes"):
-        raise ValueError(f"preset must be 'simclr' or 'shapes', got {preset!r}")
-    from .. import augment
-    from .simclr import shapes_augment
+    from .simclr import preset_augment
 
-    make = shapes_augment if preset == "shapes" else augment.simclr_augment
+    g = preset_augment(preset, image_size, strength, global_scale)
     local_size = validate.integer("local_size", local_size, example="16 for 32x32 images")
-    g = make(image_size, strength, crop_scale=tuple(global_scale))
-    local = make(local_size, strength, crop_scale=tuple(local_scale)) if n_local else None
+    local = preset_augment(preset, local_size, strength, local_scale) if n_local else None
     return MultiCrop(g, local, n_global, n_local)
 
 
